@@ -1,0 +1,3 @@
+from .transforms import HigherHRNetResize
+
+__all__ = ['HigherHRNetResize']

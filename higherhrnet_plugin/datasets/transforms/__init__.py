@@ -1,0 +1,3 @@
+from .higher_hrnet_resize import HigherHRNetResize
+
+__all__ = ['HigherHRNetResize']

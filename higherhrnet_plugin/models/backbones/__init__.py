@@ -1,0 +1,3 @@
+from .hrnet_preset import HRNetPreset
+
+__all__ = ['HRNetPreset']

@@ -1,0 +1,3 @@
+from .ae_higher_resolution_head import AEHigherResolutionHead
+
+__all__ = ['AEHigherResolutionHead']

@@ -1,0 +1,419 @@
+"""Multi-resolution associative-embedding head of HigherHRNet.
+
+Architecture and test-time aggregation follow the official code
+(HRNet/HigherHRNet-Human-Pose-Estimation, ``lib/models/pose_higher_hrnet.py`` and
+``lib/core/inference.py``, MIT licence); ``aggregation='mmpose0x'`` follows mmpose 0.x
+(``mmpose/core/evaluation/bottom_up_eval.py``).
+"""
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData, PixelData
+from torch import Tensor, nn
+
+from mmpose.models.backbones.resnet import BasicBlock
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.registry import KEYPOINT_CODECS, MODELS
+from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptMultiConfig,
+                                 OptSampleList, Predictions, SampleList)
+
+# The head reads HRNet's 1/4 branch; every deconv layer halves the stride.
+_INPUT_STRIDE = 4
+# ConvTranspose2d (padding, output_padding) giving exactly 2x the input size (official table).
+_DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
+_AGGREGATIONS = ('official', 'mmpose0x')
+
+# Outputs of one forward pass: one (B, C_l, H_l, W_l) tensor per level.
+LevelOutputs = List[Tensor]
+
+
+@MODELS.register_module()
+class AEHigherResolutionHead(BaseHead):
+    """HigherHRNet head: AE heatmaps+tags at 1/4, deconvolution, heatmaps at 1/2.
+
+    ``final_layers[0]`` predicts K heatmaps and the tags from the backbone's 1/4 features.
+    Each deconv layer takes the features concatenated with the previous prediction
+    (features first, as the official code, so official weights load unchanged), upsamples
+    them 2x with a transposed convolution + BN + ReLU, refines with ``num_basic_blocks``
+    ResNet BasicBlocks, and ``final_layers[i + 1]`` predicts the next level. Sub-module
+    names and nesting equal the official model and mmpose 0.x's head
+    (``deconv_layers.0.0.0.weight``, ``deconv_layers.0.1.0.conv1.weight``, ...).
+
+    Note:
+        - batch size: B
+        - keypoint number: K
+        - tag channels: T = K if ``tag_per_keypoint`` else 1
+        - tag maps stacked for decoding: L (2 with flip test: original, flipped)
+        - output level: l = 0 .. ``num_deconv_layers``, stride 4 / 2**l w.r.t. the input
+        - input canvas of a sample: (W, H) = ``metainfo['input_size']``
+
+    Test-time aggregation (:meth:`predict`), ``test_cfg['aggregation']``:
+
+        - ``'official'`` (default, ``lib/core/inference.py``): every level is resized
+          (bilinear, ``align_corners=False``) to the highest-resolution level, heatmaps are
+          averaged over levels, tags come from the AE levels; flipped outputs are resized,
+          then mirrored and channel-permuted with ``flip_indices``; everything is then
+          resized to the canvas (W, H) and heatmaps are averaged with their flip. The 1/4
+          maps therefore go through two 2x resizes.
+        - ``'mmpose0x'``: each level (mirrored first for the flipped view) is resized
+          directly to the canvas, then averaged. The 1/4 heatmaps differ from ``'official'``
+          by up to ~1.5 % of a Gaussian peak.
+
+        Multi-scale test: the flip-averaged heatmaps of every scale are resized to the
+        scale-1 canvas, summed from the largest scale down and divided by the scale count;
+        tags come from scale 1 only. Maps are cropped to the sample's canvas before any
+        resize, so padding added when batching samples of different sizes is ignored.
+
+    Args:
+        in_channels (int): Channels of the backbone's 1/4 features. Defaults to ``32``.
+        num_keypoints (int): K. Defaults to ``17``.
+        tag_per_keypoint (bool): One tag map per keypoint (else one shared map).
+            Defaults to ``True``.
+        num_deconv_layers (int): Upsampling stages. Defaults to ``1``.
+        deconv_out_channels (Sequence[int]): Channels of each deconv layer.
+            Defaults to ``(32, )``.
+        deconv_kernel_sizes (Sequence[int]): Kernel (2, 3 or 4) of each deconv layer.
+            Defaults to ``(4, )``.
+        num_basic_blocks (int): BasicBlocks after each transposed convolution.
+            Defaults to ``4``.
+        cat_output (Sequence[bool]): Whether each deconv layer also takes the previous
+            level's prediction. Defaults to ``(True, )``.
+        with_ae_loss (Sequence[bool]): Whether each level predicts tags (one entry per
+            level, ``num_deconv_layers + 1``). Defaults to ``(True, False)``.
+        final_kernel_size (int): Kernel (1 or 3) of the prediction convs. Defaults to ``1``.
+        loss (dict, optional): Loss config, called as ``loss(outputs, heatmaps, masks,
+            keypoint_indices)``. ``None`` means ``dict(type='HigherHRNetLoss')``.
+        decoder (dict, optional): Codec config with ``batch_decode(heatmaps (B, K, H, W),
+            tags (B, K, H, W, L))``. Defaults to ``None``.
+        init_cfg (dict | list, optional): ``None`` means the official initialisation
+            (:attr:`default_init_cfg`).
+
+    .. _`HigherHRNet`: https://arxiv.org/abs/1908.10357
+    """
+
+    def __init__(self,
+                 in_channels: int = 32,
+                 num_keypoints: int = 17,
+                 tag_per_keypoint: bool = True,
+                 num_deconv_layers: int = 1,
+                 deconv_out_channels: Sequence[int] = (32, ),
+                 deconv_kernel_sizes: Sequence[int] = (4, ),
+                 num_basic_blocks: int = 4,
+                 cat_output: Sequence[bool] = (True, ),
+                 with_ae_loss: Sequence[bool] = (True, False),
+                 final_kernel_size: int = 1,
+                 loss: OptConfigType = None,
+                 decoder: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
+        _check_lengths(num_deconv_layers, deconv_out_channels=deconv_out_channels,
+                       deconv_kernel_sizes=deconv_kernel_sizes, cat_output=cat_output)
+        _check_lengths(num_deconv_layers + 1, with_ae_loss=with_ae_loss)
+        if final_kernel_size not in (1, 3):
+            raise ValueError(f'final_kernel_size must be 1 or 3, got {final_kernel_size}')
+
+        self.in_channels = in_channels
+        self.num_keypoints = num_keypoints
+        self.tag_per_keypoint = tag_per_keypoint
+        self.cat_output = tuple(cat_output)
+        self.with_ae_loss = tuple(with_ae_loss)
+        tag_channels = num_keypoints if tag_per_keypoint else 1
+        self.level_channels = tuple(num_keypoints + (tag_channels if ae else 0)
+                                    for ae in with_ae_loss)
+
+        feature_channels = (in_channels, *deconv_out_channels)
+        self.final_layers = nn.ModuleList(
+            nn.Conv2d(c_in, c_out, final_kernel_size, padding=final_kernel_size // 2)
+            for c_in, c_out in zip(feature_channels, self.level_channels))
+        self.deconv_layers = nn.ModuleList(
+            self._make_deconv_layer(
+                feature_channels[i] + (self.level_channels[i] if cat_output[i] else 0),
+                feature_channels[i + 1], deconv_kernel_sizes[i], num_basic_blocks)
+            for i in range(num_deconv_layers))
+
+        self.loss_module = MODELS.build(dict(type='HigherHRNetLoss') if loss is None else loss)
+        self.decoder = None if decoder is None else KEYPOINT_CODECS.build(decoder)
+
+    @property
+    def default_init_cfg(self) -> List[dict]:
+        """Official init: every (transposed) conv N(0, 0.001), bias 0; BN weight 1, bias 0.
+
+        mmpose 0.x left the convs of the deconv BasicBlocks at PyTorch's default init; the
+        official code (followed here) draws them from N(0, 0.001) too.
+        """
+        return [
+            dict(type='Normal', layer=['Conv2d', 'ConvTranspose2d'], std=0.001, bias=0),
+            dict(type='Constant', layer=['BatchNorm2d'], val=1, bias=0),
+        ]
+
+    @staticmethod
+    def _make_deconv_layer(in_channels: int, out_channels: int, kernel_size: int,
+                           num_basic_blocks: int) -> nn.Sequential:
+        """Sequential(Sequential(ConvT, BN, ReLU), Sequential(BasicBlock) x n): official keys."""
+        if kernel_size not in _DECONV_PADDING:
+            raise ValueError(f'deconv kernel size must be one of {sorted(_DECONV_PADDING)}, '
+                             f'got {kernel_size}')
+        padding, output_padding = _DECONV_PADDING[kernel_size]
+        upsample = nn.Sequential(
+            nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2,
+                               padding=padding, output_padding=output_padding, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=0.1),
+            nn.ReLU(inplace=True))
+        blocks = [nn.Sequential(BasicBlock(out_channels, out_channels))
+                  for _ in range(num_basic_blocks)]
+        return nn.Sequential(upsample, *blocks)
+
+    def forward(self, feats: Sequence[Tensor]) -> LevelOutputs:
+        """Predict every level from the backbone's 1/4 features ``feats[0]``.
+
+        Args:
+            feats (Sequence[Tensor]): Backbone outputs; ``feats[0]`` is (B, C, H/4, W/4).
+
+        Returns:
+            List[Tensor]: Level l in shape (B, K + T, H_l, W_l) for AE levels, (B, K, H_l, W_l)
+            otherwise; heatmaps first. Official recipe: (B, 2K, H/4, W/4), (B, K, H/2, W/2).
+        """
+        x = feats[0]
+        prediction = self.final_layers[0](x)
+        outputs = [prediction]
+        for i, deconv_layer in enumerate(self.deconv_layers):
+            if self.cat_output[i]:
+                x = torch.cat((x, prediction), dim=1)
+            x = deconv_layer(x)
+            prediction = self.final_layers[i + 1](x)
+            outputs.append(prediction)
+        return outputs
+
+    def loss(self,
+             feats: Sequence[Tensor],
+             batch_data_samples: SampleList,
+             train_cfg: OptConfigType = None) -> dict:
+        """Compute the losses of a batch.
+
+        Targets are read per level from the packed ``MultilevelPixelData``:
+        ``d.gt_fields[l].heatmaps`` (K, H_l, W_l) and ``d.gt_fields[l].heatmap_mask``
+        (1, H_l, W_l), 1 = supervised (all ones if the pipeline made no mask), and
+        ``d.gt_instance_labels.keypoint_indices`` (N_i, K, 2) into the tag level.
+
+        Args:
+            feats (Sequence[Tensor]): Backbone outputs.
+            batch_data_samples (List[PoseDataSample]): Samples with the targets above.
+            train_cfg (dict, optional): Unused.
+
+        Returns:
+            dict: The loss module's named losses.
+        """
+        outputs = self.forward(feats)
+        heatmaps, masks = [], []
+        for level, output in enumerate(outputs):
+            level_fields = [_level_fields(d, level, len(outputs)) for d in batch_data_samples]
+            heatmaps.append(torch.stack([fields.heatmaps for fields in level_fields]))
+            masks.append(torch.stack([_mask(fields, output) for fields in level_fields]))
+        keypoint_indices = [d.gt_instance_labels.keypoint_indices for d in batch_data_samples]
+        return self.loss_module(outputs, heatmaps, masks, keypoint_indices)
+
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: OptConfigType = None) -> Predictions:
+        """Aggregate flip/multi-scale outputs on each sample's canvas and group persons.
+
+        Args:
+            feats (Features): As :meth:`BottomupPoseEstimator.predict` passes them: the
+                backbone tuple; ``[orig, flipped]`` with ``flip_test``; with
+                ``multiscale_test`` a list over ``[1] + metainfo['aug_scales']`` of those.
+            batch_data_samples (List[PoseDataSample]): Samples with ``input_size``
+                (canvas (W, H) at scale 1), ``flip_indices`` and, for multi-scale,
+                ``aug_scales``.
+            test_cfg (dict, optional): ``flip_test``, ``multiscale_test``,
+                ``aggregation`` (``'official'`` | ``'mmpose0x'``), ``output_heatmaps``.
+
+        Returns:
+            List[InstanceData] | Tuple[List[InstanceData], List[PixelData]]: per sample
+            ``keypoints`` (N, K, 2) in canvas pixels, ``keypoint_scores`` (N, K) and
+            ``bbox_scores`` (N,) (person scores); with ``output_heatmaps`` also
+            ``PixelData(heatmaps=(K, H, W), tags=(L*K, H, W))``, tags L-major.
+        """
+        test_cfg = test_cfg or {}
+        flip_test = test_cfg.get('flip_test', False)
+        aggregation = test_cfg.get('aggregation', 'official')
+        if aggregation not in _AGGREGATIONS:
+            raise ValueError(f'test_cfg.aggregation must be one of {_AGGREGATIONS}, '
+                             f'got {aggregation!r}')
+        metainfo = batch_data_samples[0].metainfo
+        if test_cfg.get('multiscale_test', False):
+            scales, scale_feats = [1.0, *metainfo['aug_scales']], feats
+        else:
+            scales, scale_feats = [1.0], [feats]
+        scale_views = [self._forward_views(_feats, flip_test) for _feats in scale_feats]
+        flip_indices = metainfo['flip_indices'] if flip_test else None
+
+        preds, fields = [], []
+        for index, data_sample in enumerate(batch_data_samples):
+            canvas = tuple(int(v) for v in data_sample.metainfo['input_size'])
+            heatmaps, tags = self._aggregate_scales(
+                _select_sample(scale_views, index), scales, canvas, flip_indices, aggregation)
+            preds.append(self._decode(heatmaps, tags))
+            # PixelData holds (C, H, W) maps: tags (K, H, W, L) -> (L*K, H, W), L-major.
+            fields.append(
+                PixelData(heatmaps=heatmaps, tags=tags.permute(3, 0, 1, 2).flatten(0, 1)))
+        return (preds, fields) if test_cfg.get('output_heatmaps', False) else preds
+
+    def _forward_views(self, feats: Features, flip_test: bool) -> List[LevelOutputs]:
+        """Level outputs of each view: ``[orig]``, or ``[orig, flipped]`` with flip test."""
+        if flip_test:
+            return [self.forward(feats[0]), self.forward(feats[1])]
+        return [self.forward(feats)]
+
+    def _aggregate_scales(self, scale_views: List[List[LevelOutputs]], scales: List[float],
+                          canvas: Tuple[int, int], flip_indices: Optional[List[int]],
+                          aggregation: str) -> Tuple[Tensor, Tensor]:
+        """Average the flip-averaged heatmaps of all scales; tags of scale 1.
+
+        Args:
+            scale_views (List[List[List[Tensor]]]): Per scale, per view, per level
+                (1, C_l, H'_l, W'_l) outputs of one sample (possibly padded).
+            scales (List[float]): Scale of each entry, 1 first.
+            canvas (Tuple[int, int]): The sample's canvas (W, H) at scale 1.
+            flip_indices (List[int], optional): Keypoint flip permutation; ``None`` without
+                flip test.
+            aggregation (str): ``'official'`` or ``'mmpose0x'``.
+
+        Returns:
+            tuple:
+            - heatmaps (Tensor): (K, H, W)
+            - tags (Tensor): (K, H, W, L)
+        """
+        width, height = canvas
+        heatmap_sum, tags = None, None
+        # Official order: largest scale first (only the float summation order depends on it).
+        for index in sorted(range(len(scales)), key=lambda i: -scales[i]):
+            scale_canvas = (round(width * scales[index]), round(height * scales[index]))
+            view_maps = [
+                self._aggregate_levels(
+                    _crop_levels(levels, scale_canvas, flipped=view == 1), (height, width),
+                    flip_indices if view == 1 else None, aggregation)
+                for view, levels in enumerate(scale_views[index])
+            ]
+            view_heatmaps = [heatmaps for heatmaps, _ in view_maps]
+            heatmaps = view_heatmaps[0] if len(view_heatmaps) == 1 else (
+                view_heatmaps[0] + view_heatmaps[1]) / 2
+            heatmap_sum = heatmaps if heatmap_sum is None else heatmap_sum + heatmaps
+            if index == 0:
+                tags = torch.stack([t for _, view_tags in view_maps for t in view_tags], dim=-1)
+        heatmaps = heatmap_sum / len(scales)
+        if not self.tag_per_keypoint:
+            # One shared tag map: every keypoint reads it (as the official parser's expand).
+            tags = tags.expand(-1, self.num_keypoints, -1, -1, -1)
+        return heatmaps[0], tags[0]
+
+    def _aggregate_levels(self, levels: LevelOutputs, canvas_hw: Tuple[int, int],
+                          flip_indices: Optional[List[int]],
+                          aggregation: str) -> Tuple[Tensor, List[Tensor]]:
+        """Level-averaged heatmaps and per-AE-level tags of one view on the canvas.
+
+        Args:
+            levels (List[Tensor]): Cropped (1, C_l, h_l, w_l) outputs of one view, in the
+                view's own frame (not yet mirrored for the flipped view).
+            canvas_hw (Tuple[int, int]): Target (H, W).
+            flip_indices (List[int], optional): Mirror and permute (flipped view) if given.
+            aggregation (str): ``'official'`` or ``'mmpose0x'``.
+
+        Returns:
+            tuple:
+            - heatmaps (Tensor): (1, K, H, W)
+            - tags (List[Tensor]): one (1, T, H, W) map per AE level
+        """
+        if aggregation == 'official':
+            # Resize to the highest-resolution level, then mirror, average, project.
+            levels = [_resize(level, levels[-1].shape[-2:]) for level in levels]
+            levels = [self._unflip(level, flip_indices) for level in levels]
+            heatmaps, tags = self._split_levels(levels)
+            return _resize(heatmaps, canvas_hw), [_resize(tag, canvas_hw) for tag in tags]
+        # mmpose 0.x: mirror at native resolution, resize every level straight to the canvas.
+        levels = [_resize(self._unflip(level, flip_indices), canvas_hw) for level in levels]
+        return self._split_levels(levels)
+
+    def _split_levels(self, levels: LevelOutputs) -> Tuple[Tensor, List[Tensor]]:
+        """Average the heatmaps of same-size levels; collect the tags of the AE levels."""
+        K = self.num_keypoints
+        heatmaps = sum(level[:, :K] for level in levels) / len(levels)
+        tags = [level[:, K:] for level, ae in zip(levels, self.with_ae_loss) if ae]
+        return heatmaps, tags
+
+    def _unflip(self, level: Tensor, flip_indices: Optional[List[int]]) -> Tensor:
+        """Mirror a flipped-view output along W and swap left/right keypoint channels."""
+        if flip_indices is None:
+            return level
+        K = self.num_keypoints
+        level = level.flip(-1)
+        heatmaps, tags = level[:, :K][:, flip_indices], level[:, K:]
+        if self.tag_per_keypoint and tags.shape[1] == K:  # levels without AE have no tags
+            tags = tags[:, flip_indices]
+        return torch.cat((heatmaps, tags), dim=1)
+
+    def _decode(self, heatmaps: Tensor, tags: Tensor) -> InstanceData:
+        """Group one sample's (K, H, W) heatmaps and (K, H, W, L) tags into persons."""
+        if self.decoder is None:
+            raise RuntimeError(f'{self.__class__.__name__} needs a decoder for predict()')
+        keypoints, keypoint_scores, instance_scores = self.decoder.batch_decode(
+            heatmaps[None], tags[None])[0]
+        return InstanceData(
+            keypoints=keypoints, keypoint_scores=keypoint_scores, bbox_scores=instance_scores)
+
+
+def _check_lengths(expected: int, **sequences: Sequence) -> None:
+    """Raise if a per-layer/per-level argument does not have ``expected`` entries."""
+    for name, value in sequences.items():
+        if len(value) != expected:
+            raise ValueError(f'{name} needs {expected} entries, got {tuple(value)}')
+
+
+def _level_fields(data_sample, level: int, num_levels: int) -> PixelData:
+    """The ``PixelData`` of one level of a sample's multi-level targets."""
+    gt_fields = data_sample.gt_fields
+    if getattr(gt_fields, 'nlevel', None) != num_levels:
+        raise ValueError(f'targets have {getattr(gt_fields, "nlevel", 1)} levels, '
+                         f'the head predicts {num_levels}')
+    return gt_fields[level]
+
+
+def _mask(fields: PixelData, output: Tensor) -> Tensor:
+    """(H_l, W_l) supervision mask of a level; all ones if the pipeline made none."""
+    if 'heatmap_mask' not in fields:
+        return output.new_ones(output.shape[-2:])
+    return fields.heatmap_mask.reshape(fields.heatmap_mask.shape[-2:])
+
+
+def _select_sample(scale_views: List[List[LevelOutputs]],
+                   index: int) -> List[List[LevelOutputs]]:
+    """One sample's (1, C, H, W) slices of every scale, view and level."""
+    return [[[level[index:index + 1] for level in levels] for levels in views]
+            for views in scale_views]
+
+
+def _crop_levels(levels: LevelOutputs, canvas: Tuple[int, int], flipped: bool) -> LevelOutputs:
+    """Cut a sample's canvas out of its (padded) level outputs.
+
+    Batching pads on the right/bottom; the flipped input was mirrored after padding, so its
+    canvas sits at the right edge of the flipped outputs.
+    """
+    width, height = canvas
+    cropped = []
+    for level_index, level in enumerate(levels):
+        stride = _INPUT_STRIDE / 2**level_index
+        h, w = math.ceil(height / stride), math.ceil(width / stride)
+        full_w = level.shape[-1]
+        left = full_w - w if flipped else 0
+        cropped.append(level[..., :h, left:left + w])
+    return cropped
+
+
+def _resize(maps: Tensor, size: Sequence[int]) -> Tensor:
+    """Bilinear resize with ``align_corners=False`` (as both references); no-op on equal size."""
+    size = tuple(int(v) for v in size)
+    if tuple(maps.shape[-2:]) == size:
+        return maps
+    return F.interpolate(maps, size=size, mode='bilinear', align_corners=False)

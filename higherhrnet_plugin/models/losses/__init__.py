@@ -1,0 +1,3 @@
+from .higher_hrnet_loss import HigherHRNetLoss
+
+__all__ = ['HigherHRNetLoss']

@@ -1,0 +1,79 @@
+"""HigherHRNet pose estimator: mmpose's bottom-up estimator plus what it lacks.
+
+- Official HigherHRNet checkpoints (HRNet/HigherHRNet-Human-Pose-Estimation, keys without a
+  prefix, FP16 ones with a leading ``1.`` and half-precision weights) load directly.
+- Multi-scale test images travel in the metainfo (``aug_imgs``) because mmpose's
+  ``PackPoseInputs`` and data preprocessor only carry one image size per sample.
+"""
+from typing import List, Union
+
+import torch
+from mmengine.model import ImgDataPreprocessor
+from torch import Tensor
+
+from mmpose.models.pose_estimators import BottomupPoseEstimator
+from mmpose.registry import MODELS
+from mmpose.utils.typing import SampleList
+
+
+@MODELS.register_module()
+class HigherHRNet(BottomupPoseEstimator):
+    """Bottom-up estimator for HigherHRNet; arguments as :class:`BottomupPoseEstimator`.
+
+    Additions:
+
+        - a ``load_state_dict`` pre-hook mapping official checkpoint keys to this model's
+          (``conv1.weight`` -> ``backbone.conv1.weight``, ``final_layers.0.weight`` ->
+          ``head.final_layers.0.weight``, optional ``1.``/``module.`` prefixes stripped,
+          fp16 cast to fp32), run after mmpose's own ``keypoint_head`` -> ``head`` hook;
+        - multi-scale test with :class:`HigherHRNetResize` ``aug_scales``: the resized
+          images of the extra scales are read from ``metainfo['aug_imgs']`` (list
+          ``aug_imgs`` in ``PackPoseInputs.meta_keys``), normalised by the model's data
+          preprocessor like the main image and passed on as mmpose's image pyramid.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._register_load_state_dict_pre_hook(self._official_layout_pre_hook)
+
+    @staticmethod
+    def _official_layout_pre_hook(state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Rewrite official HigherHRNet keys in place (no-op for plugin checkpoints)."""
+        # Imported here: the layout module belongs to the checkpoint tooling, not the model.
+        from higherhrnet_plugin.models.utils.checkpoint_layout import to_plugin_layout
+
+        converted = to_plugin_layout(state_dict, prefix)
+        if converted is not None and converted is not state_dict:
+            state_dict.clear()
+            state_dict.update(converted)
+
+    def predict(self, inputs: Union[Tensor, List[Tensor]],
+                data_samples: SampleList) -> SampleList:
+        """As :meth:`BottomupPoseEstimator.predict`, building the multi-scale pyramid first.
+
+        Args:
+            inputs (Tensor | List[Tensor]): (B, 3, H, W) scale-1 images, or the pyramid
+                ``[scale 1, *aug_scales]`` already batched.
+            data_samples (List[PoseDataSample]): With ``aug_scales``/``aug_imgs`` metainfo
+                for multi-scale test.
+
+        Returns:
+            List[PoseDataSample]: Samples with ``pred_instances`` in image coordinates.
+        """
+        if self.test_cfg.get('multiscale_test', False) and isinstance(inputs, Tensor):
+            inputs = [inputs, *self._aug_inputs(data_samples)]
+        return super().predict(inputs, data_samples)
+
+    def _aug_inputs(self, data_samples: SampleList) -> List[Tensor]:
+        """Batched, normalised (B, 3, H_s, W_s) images of every extra scale."""
+        num_scales = len(data_samples[0].metainfo['aug_scales'])
+        batches = []
+        for scale_index in range(num_scales):
+            images = [
+                torch.from_numpy(d.metainfo['aug_imgs'][scale_index]).permute(2, 0, 1)
+                for d in data_samples
+            ]
+            # The plain image path of the preprocessor: channel order, mean/std, padding.
+            data = ImgDataPreprocessor.forward(self.data_preprocessor, dict(inputs=images))
+            batches.append(data['inputs'])
+        return batches

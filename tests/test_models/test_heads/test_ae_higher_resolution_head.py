@@ -1,0 +1,277 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData
+from mmpose.datasets.transforms import PackPoseInputs
+from mmpose.structures import PoseDataSample
+
+from higherhrnet_plugin.models import AEHigherResolutionHead
+
+K = 17
+COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+
+
+class RecordingDecoder:
+    """Test double for the codec: records what it is given, returns one fixed person."""
+
+    def __init__(self):
+        self.calls = []
+
+    def batch_decode(self, heatmaps, tags):
+        self.calls.append((heatmaps.clone(), tags.clone()))
+        person = (np.full((1, K, 2), 3.0, np.float32), np.full((1, K), 0.5, np.float32),
+                  np.array([0.7], np.float32))
+        return [person] * heatmaps.shape[0]
+
+
+def _head(**kwargs):
+    head = AEHigherResolutionHead(**kwargs)
+    head.decoder = RecordingDecoder()
+    return head
+
+
+def _up(maps, size):
+    return F.interpolate(maps, size=size, mode='bilinear', align_corners=False)
+
+
+def _mirror(maps):
+    """Mirror a (B, C, H, W) output along W and swap left/right keypoint channels."""
+    maps = maps.flip(-1)
+    perm = COCO_FLIP + [K + i for i in COCO_FLIP][:maps.shape[1] - K]
+    return maps[:, perm]
+
+
+def _gaussian_outputs(h4, w4, seed=0):
+    """Smooth (1, 2K, h4, w4) and (1, K, 2h4, 2w4) outputs: Gaussian peaks + smooth tags."""
+    gen = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(2 * h4), torch.arange(2 * w4), indexing='ij')
+    centres = torch.rand(K, 2, generator=gen) * torch.tensor([2 * w4 - 1., 2 * h4 - 1.])
+    half = torch.exp(-((xs - centres[:, :1, None])**2 + (ys - centres[:, 1:, None])**2) / 8)
+    quarter = torch.exp(-((xs[::2, ::2] / 2 - centres[:, :1, None] / 2)**2 +
+                          (ys[::2, ::2] / 2 - centres[:, 1:, None] / 2)**2) / 8)
+    tags = torch.rand(K, 1, 1, generator=gen) + 0.01 * xs[::2, ::2] / 2
+    return [torch.cat((quarter, tags))[None], half[None]]
+
+
+def _metainfo(canvas, **extra):
+    return dict(input_size=canvas, flip_indices=COCO_FLIP, **extra)
+
+
+def _samples(*metainfos):
+    return [PoseDataSample(metainfo=m) for m in metainfos]
+
+
+def _predict(head, outputs, samples, **test_cfg):
+    """predict() with ``forward`` replaced by the identity: feats *are* the level outputs."""
+    head.forward = lambda feats: list(feats)
+    return head.predict(outputs, samples, test_cfg=test_cfg)
+
+
+# ----------------------------------------------------------------------------- forward / init
+
+
+@pytest.mark.parametrize('tag_per_keypoint, tag_channels', [(True, K), (False, 1)])
+def test_forward_shapes(tag_per_keypoint, tag_channels):
+    head = AEHigherResolutionHead(tag_per_keypoint=tag_per_keypoint)
+    head.eval()
+    with torch.no_grad():
+        outputs = head((torch.rand(2, 32, 16, 24), ))
+    assert [tuple(o.shape) for o in outputs] == [(2, K + tag_channels, 16, 24), (2, K, 32, 48)]
+    assert head.deconv_layers[0][0][0].in_channels == 32 + K + tag_channels
+
+
+def test_forward_concatenates_features_before_prediction():
+    head = AEHigherResolutionHead()
+    head.eval()
+    feats = torch.rand(1, 32, 8, 8)
+    with torch.no_grad():
+        y0, y1 = head((feats, ))
+        expected = head.final_layers[1](head.deconv_layers[0](torch.cat((feats, y0), 1)))
+    torch.testing.assert_close(y1, expected, rtol=0, atol=0)
+
+
+def test_official_initialisation():
+    torch.manual_seed(0)
+    head = AEHigherResolutionHead(in_channels=48, deconv_out_channels=(48, ))
+    head.init_weights()
+    for conv in (head.final_layers[0], head.deconv_layers[0][0][0],
+                 head.deconv_layers[0][3][0].conv2):  # BasicBlock convs too (official)
+        assert conv.weight.std().item() == pytest.approx(0.001, rel=0.2)
+    assert not head.final_layers[1].bias.any()
+    bn = head.deconv_layers[0][1][0].bn1
+    assert bn.weight.eq(1).all() and not bn.bias.any()
+
+
+def test_invalid_configuration():
+    with pytest.raises(ValueError, match='with_ae_loss needs 2 entries'):
+        AEHigherResolutionHead(with_ae_loss=(True, ))
+    with pytest.raises(ValueError, match='deconv kernel size'):
+        AEHigherResolutionHead(deconv_kernel_sizes=(5, ))
+    with pytest.raises(ValueError, match='final_kernel_size'):
+        AEHigherResolutionHead(final_kernel_size=5)
+
+
+# ----------------------------------------------------------------------------------- loss
+
+
+def _packed_sample(rng, num_persons, with_mask=True):
+    """A data sample packed by mmpose's PackPoseInputs from multi-level targets."""
+    results = dict(
+        img=np.zeros((32, 32, 3), np.uint8),
+        heatmaps=[rng.random((K, 8, 8), dtype=np.float32),
+                  rng.random((K, 16, 16), dtype=np.float32)],
+        keypoint_indices=np.stack(
+            [rng.integers(0, K * 64, (num_persons, K)),
+             rng.integers(0, 2, (num_persons, K))], axis=-1),
+        keypoint_weights=np.ones((num_persons, K), np.float32),
+        label_mapping_table=dict(keypoint_indices='keypoint_indices',
+                                 keypoint_weights='keypoint_weights'),
+        field_mapping_table=dict(heatmaps='heatmaps', heatmap_mask='heatmap_mask'))
+    if with_mask:
+        results['heatmap_mask'] = [rng.random((8, 8)) > 0.3, rng.random((16, 16)) > 0.3]
+    return PackPoseInputs()(results)['data_samples'], results
+
+
+def test_loss_reads_multilevel_targets():
+    rng = np.random.default_rng(0)
+    head = AEHigherResolutionHead(in_channels=8, deconv_out_channels=(8, ))
+    feats = (torch.rand(2, 8, 8, 8), )
+    packed = [_packed_sample(rng, n) for n in (3, 1)]
+    samples = [sample for sample, _ in packed]
+
+    losses = head.loss(feats, samples)
+
+    outputs = head.forward(feats)
+    heatmaps = [torch.from_numpy(np.stack([r['heatmaps'][lv] for _, r in packed]))
+                for lv in range(2)]
+    masks = [torch.from_numpy(np.stack([r['heatmap_mask'][lv] for _, r in packed]))
+             for lv in range(2)]
+    indices = [torch.from_numpy(r['keypoint_indices']) for _, r in packed]
+    expected = head.loss_module(outputs, heatmaps, masks, indices)
+    assert losses.keys() == expected.keys() == {
+        'loss_heatmap_l0', 'loss_heatmap_l1', 'loss_pull', 'loss_push'}
+    for name in expected:
+        torch.testing.assert_close(losses[name], expected[name])
+    # Level 1 by hand: masked squared error averaged over B*K*H*W.
+    manual = ((outputs[1] - heatmaps[1])**2 * masks[1][:, None]).mean()
+    torch.testing.assert_close(losses['loss_heatmap_l1'], manual)
+
+
+def test_loss_without_mask_supervises_everything():
+    rng = np.random.default_rng(1)
+    head = AEHigherResolutionHead(in_channels=8, deconv_out_channels=(8, ))
+    feats = (torch.rand(1, 8, 8, 8), )
+    sample, results = _packed_sample(rng, 2, with_mask=False)
+    losses = head.loss(feats, [sample])
+    output = head.forward(feats)[0][:, :K]
+    manual = ((output - torch.from_numpy(results['heatmaps'][0])[None])**2).mean()
+    torch.testing.assert_close(losses['loss_heatmap_l0'], manual)
+
+
+def test_loss_rejects_level_mismatch():
+    rng = np.random.default_rng(2)
+    head = AEHigherResolutionHead(
+        in_channels=8, num_deconv_layers=2, deconv_out_channels=(8, 8),
+        deconv_kernel_sizes=(4, 4), cat_output=(True, True), with_ae_loss=(True, False, False),
+        loss=dict(type='HigherHRNetLoss', heatmap_loss_factors=(1., 1., 1.),
+                  with_ae_loss=(True, False, False)))
+    sample, _ = _packed_sample(rng, 1)
+    with pytest.raises(ValueError, match='targets have 2 levels, the head predicts 3'):
+        head.loss((torch.rand(1, 8, 8, 8), ), [sample])
+
+
+# --------------------------------------------------------------------------------- predict
+
+
+def test_predict_flip_official_order():
+    head = _head()
+    orig, flipped = _gaussian_outputs(8, 12, seed=0), _gaussian_outputs(8, 12, seed=1)
+    canvas = (48, 32)  # (W, H) = 4x the 1/4 level
+    preds = _predict(head, [orig, flipped], _samples(_metainfo(canvas)), flip_test=True)
+
+    heatmaps, tags = head.decoder.calls[0]
+    half, full = (16, 24), (32, 48)
+    # Official: upsample 1/4 to 1/2, average stages; flipped: upsample, then mirror+permute.
+    h = (_up(orig[0], half)[:, :K] + orig[1]) / 2
+    hf = (_mirror(_up(flipped[0], half))[:, :K] + _mirror(flipped[1])) / 2
+    expected_heatmaps = (_up(h, full) + _up(hf, full)) / 2
+    expected_tags = torch.stack(
+        [_up(_up(orig[0], half)[:, K:], full),
+         _up(_mirror(_up(flipped[0], half))[:, K:], full)], dim=-1)
+    torch.testing.assert_close(heatmaps, expected_heatmaps, rtol=0, atol=1e-7)
+    torch.testing.assert_close(tags, expected_tags, rtol=0, atol=1e-7)
+    assert tags.shape == (1, K, 32, 48, 2)
+    # Decoder results are passed through; person scores become bbox_scores.
+    assert isinstance(preds[0], InstanceData)
+    np.testing.assert_array_equal(preds[0].bbox_scores, [0.7])
+    assert preds[0].keypoints.shape == (1, K, 2)
+
+
+def test_predict_without_flip():
+    head = _head()
+    orig = _gaussian_outputs(8, 12)
+    _predict(head, orig, _samples(_metainfo((48, 32))), flip_test=False)
+    heatmaps, tags = head.decoder.calls[0]
+    expected = _up((_up(orig[0], (16, 24))[:, :K] + orig[1]) / 2, (32, 48))
+    torch.testing.assert_close(heatmaps, expected, rtol=0, atol=1e-7)
+    assert tags.shape == (1, K, 32, 48, 1)
+
+
+@pytest.mark.parametrize('aggregation', ['official', 'mmpose0x'])
+def test_flip_symmetric_outputs_give_the_unflipped_result(aggregation):
+    head = _head()
+    orig = _gaussian_outputs(8, 12)
+    mirrored = [_mirror(level) for level in orig]  # what a flip-equivariant network outputs
+    samples = _samples(_metainfo((48, 32)))
+    _predict(head, [orig, mirrored], samples, flip_test=True, aggregation=aggregation)
+    _predict(head, orig, samples, flip_test=False, aggregation=aggregation)
+    (flip_heatmaps, flip_tags), (heatmaps, tags) = head.decoder.calls
+    torch.testing.assert_close(flip_heatmaps, heatmaps, rtol=0, atol=1e-6)
+    torch.testing.assert_close(flip_tags[..., 1], flip_tags[..., 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(flip_tags[..., :1], tags, rtol=0, atol=1e-6)
+
+
+def test_mmpose0x_aggregation_resizes_directly_and_differs_slightly():
+    head = _head()
+    orig, flipped = _gaussian_outputs(8, 12, seed=0), _gaussian_outputs(8, 12, seed=1)
+    samples = _samples(_metainfo((48, 32)))
+    _predict(head, [orig, flipped], samples, flip_test=True, aggregation='mmpose0x')
+    _predict(head, [orig, flipped], samples, flip_test=True, aggregation='official')
+    (mm_heatmaps, mm_tags), (off_heatmaps, off_tags) = head.decoder.calls
+
+    full = (32, 48)
+    h = (_up(orig[0][:, :K], full) + _up(orig[1], full)) / 2
+    hf = (_up(_mirror(flipped[0])[:, :K], full) + _up(_mirror(flipped[1]), full)) / 2
+    torch.testing.assert_close(mm_heatmaps, (h + hf) / 2, rtol=0, atol=1e-7)
+    torch.testing.assert_close(mm_tags[..., 1], _up(_mirror(flipped[0])[:, K:], full),
+                               rtol=0, atol=1e-7)
+    # Two 2x resizes vs one 4x resize of the 1/4 maps: small, non-zero difference.
+    difference = (mm_heatmaps - off_heatmaps).abs().max().item()
+    assert 1e-4 < difference < 2e-2
+
+
+def test_predict_crops_batch_padding():
+    head = _head()
+    big, small = _gaussian_outputs(8, 12, seed=0), _gaussian_outputs(6, 8, seed=1)
+    small_flip = _gaussian_outputs(6, 8, seed=2)
+    big_flip = _gaussian_outputs(8, 12, seed=3)
+
+    def pad(levels, left):
+        # Batch padding is right/bottom; the flipped input is mirrored after padding.
+        return [F.pad(lv, (lv.shape[-1] // 2 if left else 0, 0 if left else lv.shape[-1] // 2,
+                           0, lv.shape[-2] // 3), value=100.) for lv in levels]
+
+    batch = [[torch.cat((b, s)) for b, s in zip(big, pad(small, left=False))],
+             [torch.cat((b, s)) for b, s in zip(big_flip, pad(small_flip, left=True))]]
+    samples = _samples(_metainfo((48, 32)), _metainfo((32, 24)))
+    # The small sample's padded maps are 1.5x its canvas; pad the big one the same way.
+    batch = [[torch.cat((b[:1], b[1:]), 0) for b in view] for view in batch] if False else [
+        [torch.cat((F.pad(b, (0, s.shape[-1] - b.shape[-1], 0, s.shape[-2] - b.shape[-2]),
+                          value=100.)[:1] if s.shape[-1] >= b.shape[-1] else b,
+                    s), 0) for b, s in zip(bv, sv)]
+        for bv, sv in zip([big, [F.pad(lv, (lv.shape[-1] // 2 - 4 * (i == 0) - 8 * (i == 1)
+                                        if False else 0, 0, 0, 0)) for i, lv in
+                                enumerate(big_flip)]], [pad(small, False), pad(small_flip, True)])]
+    ] if False else batch
+    del samples
