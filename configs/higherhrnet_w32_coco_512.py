@@ -100,7 +100,7 @@ val_pipeline = [
         type='PackPoseInputs',
         meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape', 'img_shape',
                    'input_size', 'input_center', 'input_scale', 'flip', 'flip_direction',
-                   'flip_indices', 'raw_ann_info', 'skeleton_links', 'aug_scales')),
+                   'flip_indices', 'raw_ann_info', 'skeleton_links', 'aug_scales', 'aug_imgs')),
 ]
 
 train_dataloader = dict(

@@ -28,7 +28,11 @@ def _bn(layout: Layout, prefix: str, channels: int) -> None:
     layout[f'{prefix}.num_batches_tracked'] = ()
 
 
-def _conv(layout: Layout, prefix: str, c_out: int, c_in: int, kernel: int,
+def _conv(layout: Layout,
+          prefix: str,
+          c_out: int,
+          c_in: int,
+          kernel: int,
           bias: bool = False) -> None:
     layout[f'{prefix}.weight'] = (c_out, c_in, kernel, kernel)
     if bias:
@@ -68,8 +72,8 @@ def _transition(layout: Layout, prefix: str, previous: List[int], current: List[
                 _bn(layout, f'{prefix}.{i}.{j}.1', c_out)
 
 
-def _stage(layout: Layout, prefix: str, num_modules: int, channels: List[int],
-           num_blocks: int, multiscale_output: bool) -> None:
+def _stage(layout: Layout, prefix: str, num_modules: int, channels: List[int], num_blocks: int,
+           multiscale_output: bool) -> None:
     num_branches = len(channels)
     for m in range(num_modules):
         for b in range(num_branches):
@@ -126,5 +130,7 @@ def official_num_params(layout: Layout) -> int:
 
 def split_backbone_head(layout: Layout) -> Dict[str, Shape]:
     """The layout with the mmpose-1.x prefixes ``backbone.`` / ``head.`` added."""
-    return {(f'head.{key}' if key.split('.')[0] in HEAD_MODULES else f'backbone.{key}'): shape
-            for key, shape in layout.items()}
+    return {
+        (f'head.{key}' if key.split('.')[0] in HEAD_MODULES else f'backbone.{key}'): shape
+        for key, shape in layout.items()
+    }

@@ -39,18 +39,18 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
     Note:
         - instance number: N (N' = min(N, ``max_num_people``))
         - keypoint number: K
-        - heatmap level: l, with size (W_l, H_l) = ``heatmap_sizes[l]``
+        - resolution (level) number: R; level l has size (W_l, H_l) = ``heatmap_sizes[l]``
         - tag dimension: L (1, or 2 after flip-test concatenation)
-        - input size: (W_in, H_in) = ``input_size``; R = W_l / W_in is a level's scale
+        - input size: (W_in, H_in) = ``input_size``; s_l = W_l / W_in is level l's scale
 
     Encoded:
         - heatmaps (List[np.ndarray]): One float32 array (K, H_l, W_l) per level
-        - keypoint_indices (np.ndarray): (N', K, 2) int64 at the tag level; a valid keypoint
-          is ``[k*H*W + y*W + x, 1]``, anything else ``[0, 0]``
+        - keypoint_indices (np.ndarray): (N', K, 2) int64; a valid keypoint is
+          ``[k*H*W + y*W + x, 1]`` with (W, H) the tag level's size, anything else ``[0, 0]``
         - keypoint_weights (np.ndarray): (N', K) float32, 1 where the index is valid
 
     Targets are built as the official ``HeatmapGenerator``/``JointsGenerator``: coordinates
-    scaled by R and truncated by ``int()`` (toward zero, so -0.5 lands in cell 0), keypoints
+    scaled by s_l and truncated by ``int()`` (toward zero, so -0.5 lands in cell 0), keypoints
     with visibility > 0 whose cell lies on the map get a 15x15 (``6*sigma + 3``) Gaussian
     patch of peak 1, clipped at the border, persons merged by maximum. Differences from the
     official code:
@@ -62,14 +62,14 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
         - ``keypoints_visible`` from mmpose is in [0, 1] instead of COCO's {0, 1, 2}; > 0
           means visible in both.
 
-    Flip: mmpose's ``RandomFlip`` mirrors keypoints at input resolution (x' = W_in - 1 - x),
-    which after scaling is ``R*W_in - R - R*x``. The official code mirrors at each output
-    resolution (x' = R*W_in - 1 - R*x), one output pixel rather than R of them: targets of
-    flipped samples sit ``1 - R`` pixels further left (0.75 px at 1/4, 0.5 px at 1/2), the
-    bias UDP later removed. ``flip_bias=True`` reproduces it by shifting the scaled x of
-    flipped samples by ``-(1 - R)`` (y for vertical flips, both for diagonal ones), so targets
-    equal the official ones up to float rounding. ``flip_bias=False`` keeps mmpose's mirror,
-    for which flipping commutes with encoding.
+    Flip: mmpose's ``RandomFlip`` mirrors keypoints at input resolution, x' = W_in - 1 - x,
+    which is ``W_l - s_l - s_l*x`` at level l. The official code mirrors each level's
+    coordinates, ``W_l - 1 - s_l*x``: flipped samples' targets sit one level pixel instead
+    of s_l further left (``1 - s_l`` = 0.75 px more at 1/4, 0.5 px at 1/2), the bias UDP
+    later removed. ``flip_bias=True`` reproduces it by shifting the scaled x of flipped
+    samples by ``-(1 - s_l)`` (y for vertical flips, both for diagonal ones), so targets equal
+    the official ones up to float rounding. ``flip_bias=False`` keeps mmpose's mirror, for
+    which flipping commutes with encoding.
 
     Args:
         input_size (Tuple[int, int]): Input image size (W, H). Defaults to ``(512, 512)``.
@@ -251,8 +251,8 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
                      flip_direction: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
         """Integer cells (N, K, 2) of the keypoints at one level and their validity (N, K).
 
-        Input-image coordinates are scaled by R and, for flipped samples with ``flip_bias``,
-        shifted by ``-(1 - R)`` along the mirrored axes (see the class docstring).
+        Input-image coordinates are scaled by s_l and, for flipped samples with ``flip_bias``,
+        shifted by ``-(1 - s_l)`` along the mirrored axes (see the class docstring).
         """
         scale = np.asarray(heatmap_size, np.float64) / np.asarray(self.input_size, np.float64)
         level_keypoints = keypoints * scale

@@ -1,3 +1,3 @@
-from .transforms import HigherHRNetResize
+from .transforms import BottomupHeatmapMask, HigherHRNetResize
 
-__all__ = ['HigherHRNetResize']
+__all__ = ['HigherHRNetResize', 'BottomupHeatmapMask']

@@ -306,8 +306,8 @@ def test_bad_inputs():
 
 def test_pipeline_packs_multilevel_targets():
     """GenerateTarget -> BottomupGetHeatmapMask -> PackPoseInputs, as in a train pipeline."""
-    from mmpose.datasets.transforms import (BottomupGetHeatmapMask, GenerateTarget,
-                                            PackPoseInputs, RandomFlip)
+    from mmpose.datasets.transforms import (BottomupGetHeatmapMask, GenerateTarget, PackPoseInputs,
+                                            RandomFlip)
     from mmpose.structures import MultilevelPixelData
 
     keypoints = np.array(

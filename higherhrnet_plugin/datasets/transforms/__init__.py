@@ -1,3 +1,4 @@
+from .bottomup_heatmap_mask import BottomupHeatmapMask
 from .higher_hrnet_resize import HigherHRNetResize
 
-__all__ = ['HigherHRNetResize']
+__all__ = ['HigherHRNetResize', 'BottomupHeatmapMask']

@@ -6,12 +6,11 @@ Follows the official code (HRNet/HigherHRNet-Human-Pose-Estimation,
 (``mmpose/datasets/pipelines/bottom_up_transform.py`` ``_get_multi_scale_size``).
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
-
 from mmpose.registry import TRANSFORMS
 
 _ROUNDINGS = ('official', 'mmpose0x')
@@ -152,7 +151,9 @@ class HigherHRNetResize(BaseTransform):
     def _warp(img: np.ndarray, size: Tuple[int, int], center: np.ndarray,
               scale: np.ndarray) -> np.ndarray:
         """``cv2.warpAffine`` to ``size`` with the official matrix (zero border)."""
-        return cv2.warpAffine(img, get_warp_matrix(center, scale[0], size), size,
+        return cv2.warpAffine(img,
+                              get_warp_matrix(center, scale[0], size),
+                              size,
                               flags=cv2.INTER_LINEAR)
 
     def __repr__(self) -> str:

@@ -16,19 +16,28 @@ def _stages(width: int) -> Dict[str, dict]:
     """``extra`` of an HRNet whose 1/4 branch has ``width`` channels (doubling per branch)."""
     channels = tuple(width * 2**i for i in range(4))
     return dict(
-        stage1=dict(
-            num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(4, ),
-            num_channels=(64, )),
-        stage2=dict(
-            num_modules=1, num_branches=2, block='BASIC', num_blocks=(4, 4),
-            num_channels=channels[:2]),
-        stage3=dict(
-            num_modules=4, num_branches=3, block='BASIC', num_blocks=(4, 4, 4),
-            num_channels=channels[:3]),
+        stage1=dict(num_modules=1,
+                    num_branches=1,
+                    block='BOTTLENECK',
+                    num_blocks=(4, ),
+                    num_channels=(64, )),
+        stage2=dict(num_modules=1,
+                    num_branches=2,
+                    block='BASIC',
+                    num_blocks=(4, 4),
+                    num_channels=channels[:2]),
+        stage3=dict(num_modules=4,
+                    num_branches=3,
+                    block='BASIC',
+                    num_blocks=(4, 4, 4),
+                    num_channels=channels[:3]),
         # Only the 1/4 branch leaves the last module: the head upsamples from it.
-        stage4=dict(
-            num_modules=3, num_branches=4, block='BASIC', num_blocks=(4, 4, 4, 4),
-            num_channels=channels, multiscale_output=False))
+        stage4=dict(num_modules=3,
+                    num_branches=4,
+                    block='BASIC',
+                    num_blocks=(4, 4, 4, 4),
+                    num_channels=channels,
+                    multiscale_output=False))
 
 
 #: Variant table (cf. timm's ``cfg_cls``): arch name -> HRNet ``extra``.

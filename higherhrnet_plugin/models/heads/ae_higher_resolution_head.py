@@ -11,13 +11,12 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
-from torch import Tensor, nn
-
 from mmpose.models.backbones.resnet import BasicBlock
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import KEYPOINT_CODECS, MODELS
-from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptMultiConfig,
-                                 OptSampleList, Predictions, SampleList)
+from mmpose.utils.typing import (Features, OptConfigType, OptMultiConfig, OptSampleList,
+                                 Predictions, SampleList)
+from torch import Tensor, nn
 
 # The head reads HRNet's 1/4 branch; every deconv layer halves the stride.
 _INPUT_STRIDE = 4
@@ -108,8 +107,10 @@ class AEHigherResolutionHead(BaseHead):
                  decoder: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
-        _check_lengths(num_deconv_layers, deconv_out_channels=deconv_out_channels,
-                       deconv_kernel_sizes=deconv_kernel_sizes, cat_output=cat_output)
+        _check_lengths(num_deconv_layers,
+                       deconv_out_channels=deconv_out_channels,
+                       deconv_kernel_sizes=deconv_kernel_sizes,
+                       cat_output=cat_output)
         _check_lengths(num_deconv_layers + 1, with_ae_loss=with_ae_loss)
         if final_kernel_size not in (1, 3):
             raise ValueError(f'final_kernel_size must be 1 or 3, got {final_kernel_size}')
@@ -156,13 +157,18 @@ class AEHigherResolutionHead(BaseHead):
             raise ValueError(f'deconv kernel size must be one of {sorted(_DECONV_PADDING)}, '
                              f'got {kernel_size}')
         padding, output_padding = _DECONV_PADDING[kernel_size]
-        upsample = nn.Sequential(
-            nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2,
-                               padding=padding, output_padding=output_padding, bias=False),
-            nn.BatchNorm2d(out_channels, momentum=0.1),
-            nn.ReLU(inplace=True))
-        blocks = [nn.Sequential(BasicBlock(out_channels, out_channels))
-                  for _ in range(num_basic_blocks)]
+        deconv = nn.ConvTranspose2d(in_channels,
+                                    out_channels,
+                                    kernel_size,
+                                    stride=2,
+                                    padding=padding,
+                                    output_padding=output_padding,
+                                    bias=False)
+        upsample = nn.Sequential(deconv, nn.BatchNorm2d(out_channels, momentum=0.1),
+                                 nn.ReLU(inplace=True))
+        blocks = [
+            nn.Sequential(BasicBlock(out_channels, out_channels)) for _ in range(num_basic_blocks)
+        ]
         return nn.Sequential(upsample, *blocks)
 
     def forward(self, feats: Sequence[Tensor]) -> LevelOutputs:
@@ -253,12 +259,13 @@ class AEHigherResolutionHead(BaseHead):
         preds, fields = [], []
         for index, data_sample in enumerate(batch_data_samples):
             canvas = tuple(int(v) for v in data_sample.metainfo['input_size'])
-            heatmaps, tags = self._aggregate_scales(
-                _select_sample(scale_views, index), scales, canvas, flip_indices, aggregation)
+            heatmaps, tags = self._aggregate_scales(_select_sample(scale_views, index), scales,
+                                                    canvas, flip_indices, aggregation)
             preds.append(self._decode(heatmaps, tags))
             # PixelData holds (C, H, W) maps: tags (K, H, W, L) -> (L*K, H, W), L-major.
             fields.append(
-                PixelData(heatmaps=heatmaps, tags=tags.permute(3, 0, 1, 2).flatten(0, 1)))
+                PixelData(heatmaps=heatmaps.detach(),
+                          tags=tags.detach().permute(3, 0, 1, 2).flatten(0, 1)))
         return (preds, fields) if test_cfg.get('output_heatmaps', False) else preds
 
     def _forward_views(self, feats: Features, flip_test: bool) -> List[LevelOutputs]:
@@ -291,23 +298,34 @@ class AEHigherResolutionHead(BaseHead):
         # Official order: largest scale first (only the float summation order depends on it).
         for index in sorted(range(len(scales)), key=lambda i: -scales[i]):
             scale_canvas = (round(width * scales[index]), round(height * scales[index]))
-            view_maps = [
-                self._aggregate_levels(
-                    _crop_levels(levels, scale_canvas, flipped=view == 1), (height, width),
-                    flip_indices if view == 1 else None, aggregation)
-                for view, levels in enumerate(scale_views[index])
-            ]
-            view_heatmaps = [heatmaps for heatmaps, _ in view_maps]
-            heatmaps = view_heatmaps[0] if len(view_heatmaps) == 1 else (
-                view_heatmaps[0] + view_heatmaps[1]) / 2
+            heatmaps, scale_tags = self._aggregate_views(scale_views[index], scale_canvas,
+                                                         (height, width), flip_indices,
+                                                         aggregation)
             heatmap_sum = heatmaps if heatmap_sum is None else heatmap_sum + heatmaps
             if index == 0:
-                tags = torch.stack([t for _, view_tags in view_maps for t in view_tags], dim=-1)
+                tags = torch.stack(scale_tags, dim=-1)
         heatmaps = heatmap_sum / len(scales)
         if not self.tag_per_keypoint:
             # One shared tag map: every keypoint reads it (as the official parser's expand).
             tags = tags.expand(-1, self.num_keypoints, -1, -1, -1)
         return heatmaps[0], tags[0]
+
+    def _aggregate_views(self, views: List[LevelOutputs], scale_canvas: Tuple[int, int],
+                         canvas_hw: Tuple[int, int], flip_indices: Optional[List[int]],
+                         aggregation: str) -> Tuple[Tensor, List[Tensor]]:
+        """Flip-averaged heatmaps (1, K, H, W) and tags [orig..., flipped...] of one scale.
+
+        ``scale_canvas`` (W_s, H_s) is the sample's canvas at this scale (cropped out of the
+        padded outputs), ``canvas_hw`` the scale-1 (H, W) everything is projected to.
+        """
+        view_maps = [
+            self._aggregate_levels(_crop_levels(levels, scale_canvas, flipped=view == 1),
+                                   canvas_hw, flip_indices if view == 1 else None, aggregation)
+            for view, levels in enumerate(views)
+        ]
+        heatmaps = [view_heatmaps for view_heatmaps, _ in view_maps]
+        heatmaps = heatmaps[0] if len(heatmaps) == 1 else (heatmaps[0] + heatmaps[1]) / 2
+        return heatmaps, [tag for _, view_tags in view_maps for tag in view_tags]
 
     def _aggregate_levels(self, levels: LevelOutputs, canvas_hw: Tuple[int, int],
                           flip_indices: Optional[List[int]],
@@ -360,8 +378,9 @@ class AEHigherResolutionHead(BaseHead):
             raise RuntimeError(f'{self.__class__.__name__} needs a decoder for predict()')
         keypoints, keypoint_scores, instance_scores = self.decoder.batch_decode(
             heatmaps[None], tags[None])[0]
-        return InstanceData(
-            keypoints=keypoints, keypoint_scores=keypoint_scores, bbox_scores=instance_scores)
+        return InstanceData(keypoints=keypoints,
+                            keypoint_scores=keypoint_scores,
+                            bbox_scores=instance_scores)
 
 
 def _check_lengths(expected: int, **sequences: Sequence) -> None:
@@ -383,12 +402,11 @@ def _level_fields(data_sample, level: int, num_levels: int) -> PixelData:
 def _mask(fields: PixelData, output: Tensor) -> Tensor:
     """(H_l, W_l) supervision mask of a level; all ones if the pipeline made none."""
     if 'heatmap_mask' not in fields:
-        return output.new_ones(output.shape[-2:])
+        return output.new_ones(output.shape[-2:], dtype=torch.bool)
     return fields.heatmap_mask.reshape(fields.heatmap_mask.shape[-2:])
 
 
-def _select_sample(scale_views: List[List[LevelOutputs]],
-                   index: int) -> List[List[LevelOutputs]]:
+def _select_sample(scale_views: List[List[LevelOutputs]], index: int) -> List[List[LevelOutputs]]:
     """One sample's (1, C, H, W) slices of every scale, view and level."""
     return [[[level[index:index + 1] for level in levels] for levels in views]
             for views in scale_views]

@@ -9,11 +9,12 @@ from typing import List, Union
 
 import torch
 from mmengine.model import ImgDataPreprocessor
-from torch import Tensor
-
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
+from torch import Tensor
+
+from ..utils import to_plugin_layout
 
 
 @MODELS.register_module()
@@ -34,21 +35,10 @@ class HigherHRNet(BottomupPoseEstimator):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._register_load_state_dict_pre_hook(self._official_layout_pre_hook)
+        # Renames official keys in place; a no-op for plugin-layout state dicts.
+        self._register_load_state_dict_pre_hook(to_plugin_layout)
 
-    @staticmethod
-    def _official_layout_pre_hook(state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        """Rewrite official HigherHRNet keys in place (no-op for plugin checkpoints)."""
-        # Imported here: the layout module belongs to the checkpoint tooling, not the model.
-        from higherhrnet_plugin.models.utils.checkpoint_layout import to_plugin_layout
-
-        converted = to_plugin_layout(state_dict, prefix)
-        if converted is not None and converted is not state_dict:
-            state_dict.clear()
-            state_dict.update(converted)
-
-    def predict(self, inputs: Union[Tensor, List[Tensor]],
-                data_samples: SampleList) -> SampleList:
+    def predict(self, inputs: Union[Tensor, List[Tensor]], data_samples: SampleList) -> SampleList:
         """As :meth:`BottomupPoseEstimator.predict`, building the multi-scale pyramid first.
 
         Args:

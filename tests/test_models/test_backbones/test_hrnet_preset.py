@@ -3,18 +3,27 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 from higherhrnet_plugin.models import AEHigherResolutionHead, HRNetPreset
 from higherhrnet_plugin.models.backbones.hrnet_preset import ARCH_SETTINGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from _official_layout import official_layout, official_num_params, split_backbone_head  # noqa: E402
+import _official_layout as official  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def mmpose_scope():
+    """Build from mmpose's registries whatever default scope earlier tests left behind."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
 
 
 def _backbone_and_head(width: int):
     backbone = HRNetPreset(arch=f'w{width}')
-    head = AEHigherResolutionHead(
-        in_channels=width, deconv_out_channels=(width, ), loss=dict(type='HigherHRNetLoss'))
+    head = AEHigherResolutionHead(in_channels=width,
+                                  deconv_out_channels=(width, ),
+                                  loss=dict(type='HigherHRNetLoss'))
     return backbone, head
 
 
@@ -27,13 +36,14 @@ def _state_dict_shapes(backbone, head):
 @pytest.mark.parametrize('width, num_params', [(32, 28_645_331), (48, 63_827_139)])
 def test_params_and_state_dict_equal_official(width, num_params):
     backbone, head = _backbone_and_head(width)
-    layout = official_layout(width)
+    layout = official.official_layout(width)
 
-    assert official_num_params(layout) == num_params  # the generator matches the spec
-    assert sum(p.numel() for p in backbone.parameters()) + sum(
-        p.numel() for p in head.parameters()) == num_params
+    assert official.official_num_params(layout) == num_params  # the generator matches the spec
+    assert sum(p.numel()
+               for p in backbone.parameters()) + sum(p.numel()
+                                                     for p in head.parameters()) == num_params
     # Same keys (1810, buffers included), same shapes: official weights load by prefix only.
-    assert _state_dict_shapes(backbone, head) == split_backbone_head(layout)
+    assert _state_dict_shapes(backbone, head) == official.split_backbone_head(layout)
 
 
 def test_head_keys_follow_official_nesting():
@@ -67,7 +77,10 @@ def test_backbone_and_head_output_shapes():
 
 
 def test_kwargs_pass_through_to_hrnet():
-    backbone = HRNetPreset(arch='w18', frozen_stages=1, norm_eval=True, in_channels=1,
+    backbone = HRNetPreset(arch='w18',
+                           frozen_stages=1,
+                           norm_eval=True,
+                           in_channels=1,
                            norm_cfg=dict(type='BN', momentum=0.2))
     backbone.train()
     assert backbone.conv1.weight.shape == (64, 1, 3, 3)

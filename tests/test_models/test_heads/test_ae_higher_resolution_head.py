@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 from mmpose.datasets.transforms import PackPoseInputs
 from mmpose.structures import PoseDataSample
@@ -12,6 +13,13 @@ K = 17
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
 
+@pytest.fixture(autouse=True)
+def mmpose_scope():
+    """Build from mmpose's registries whatever default scope earlier tests left behind."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
+
+
 class RecordingDecoder:
     """Test double for the codec: records what it is given, returns one fixed person."""
 
@@ -20,9 +28,9 @@ class RecordingDecoder:
 
     def batch_decode(self, heatmaps, tags):
         self.calls.append((heatmaps.clone(), tags.clone()))
-        person = (np.full((1, K, 2), 3.0, np.float32), np.full((1, K), 0.5, np.float32),
-                  np.array([0.7], np.float32))
-        return [person] * heatmaps.shape[0]
+        keypoints = np.full((1, K, 2), 3.0, np.float32)
+        scores = np.full((1, K), 0.5, np.float32)
+        return [(keypoints, scores, np.float32([0.7]))] * heatmaps.shape[0]
 
 
 def _head(**kwargs):
@@ -119,11 +127,14 @@ def _packed_sample(rng, num_persons, with_mask=True):
     """A data sample packed by mmpose's PackPoseInputs from multi-level targets."""
     results = dict(
         img=np.zeros((32, 32, 3), np.uint8),
-        heatmaps=[rng.random((K, 8, 8), dtype=np.float32),
-                  rng.random((K, 16, 16), dtype=np.float32)],
+        heatmaps=[
+            rng.random((K, 8, 8), dtype=np.float32),
+            rng.random((K, 16, 16), dtype=np.float32)
+        ],
         keypoint_indices=np.stack(
             [rng.integers(0, K * 64, (num_persons, K)),
-             rng.integers(0, 2, (num_persons, K))], axis=-1),
+             rng.integers(0, 2, (num_persons, K))],
+            axis=-1),
         keypoint_weights=np.ones((num_persons, K), np.float32),
         label_mapping_table=dict(keypoint_indices='keypoint_indices',
                                  keypoint_weights='keypoint_weights'),
@@ -143,14 +154,17 @@ def test_loss_reads_multilevel_targets():
     losses = head.loss(feats, samples)
 
     outputs = head.forward(feats)
-    heatmaps = [torch.from_numpy(np.stack([r['heatmaps'][lv] for _, r in packed]))
-                for lv in range(2)]
-    masks = [torch.from_numpy(np.stack([r['heatmap_mask'][lv] for _, r in packed]))
-             for lv in range(2)]
+    heatmaps = [
+        torch.from_numpy(np.stack([r['heatmaps'][lv] for _, r in packed])) for lv in range(2)
+    ]
+    masks = [
+        torch.from_numpy(np.stack([r['heatmap_mask'][lv] for _, r in packed])) for lv in range(2)
+    ]
     indices = [torch.from_numpy(r['keypoint_indices']) for _, r in packed]
     expected = head.loss_module(outputs, heatmaps, masks, indices)
     assert losses.keys() == expected.keys() == {
-        'loss_heatmap_l0', 'loss_heatmap_l1', 'loss_pull', 'loss_push'}
+        'loss_heatmap_l0', 'loss_heatmap_l1', 'loss_pull', 'loss_push'
+    }
     for name in expected:
         torch.testing.assert_close(losses[name], expected[name])
     # Level 1 by hand: masked squared error averaged over B*K*H*W.
@@ -171,17 +185,30 @@ def test_loss_without_mask_supervises_everything():
 
 def test_loss_rejects_level_mismatch():
     rng = np.random.default_rng(2)
-    head = AEHigherResolutionHead(
-        in_channels=8, num_deconv_layers=2, deconv_out_channels=(8, 8),
-        deconv_kernel_sizes=(4, 4), cat_output=(True, True), with_ae_loss=(True, False, False),
-        loss=dict(type='HigherHRNetLoss', heatmap_loss_factors=(1., 1., 1.),
-                  with_ae_loss=(True, False, False)))
+    head = AEHigherResolutionHead(in_channels=8,
+                                  num_deconv_layers=2,
+                                  deconv_out_channels=(8, 8),
+                                  deconv_kernel_sizes=(4, 4),
+                                  cat_output=(True, True),
+                                  with_ae_loss=(True, False, False),
+                                  loss=dict(type='HigherHRNetLoss',
+                                            heatmap_loss_factors=(1., 1., 1.),
+                                            with_ae_loss=(True, False, False)))
     sample, _ = _packed_sample(rng, 1)
     with pytest.raises(ValueError, match='targets have 2 levels, the head predicts 3'):
         head.loss((torch.rand(1, 8, 8, 8), ), [sample])
 
 
 # --------------------------------------------------------------------------------- predict
+
+
+def _official(orig, flipped, full):
+    """Official aggregation of one scale, written out: returns heatmaps and [tag, tag_flip]."""
+    half = tuple(orig[1].shape[-2:])
+    h = (_up(orig[0], half)[:, :K] + orig[1]) / 2
+    hf = (_mirror(_up(flipped[0], half))[:, :K] + _mirror(flipped[1])) / 2
+    tags = [_up(_up(orig[0], half)[:, K:], full), _up(_mirror(_up(flipped[0], half))[:, K:], full)]
+    return (_up(h, full) + _up(hf, full)) / 2, tags
 
 
 def test_predict_flip_official_order():
@@ -191,20 +218,13 @@ def test_predict_flip_official_order():
     preds = _predict(head, [orig, flipped], _samples(_metainfo(canvas)), flip_test=True)
 
     heatmaps, tags = head.decoder.calls[0]
-    half, full = (16, 24), (32, 48)
-    # Official: upsample 1/4 to 1/2, average stages; flipped: upsample, then mirror+permute.
-    h = (_up(orig[0], half)[:, :K] + orig[1]) / 2
-    hf = (_mirror(_up(flipped[0], half))[:, :K] + _mirror(flipped[1])) / 2
-    expected_heatmaps = (_up(h, full) + _up(hf, full)) / 2
-    expected_tags = torch.stack(
-        [_up(_up(orig[0], half)[:, K:], full),
-         _up(_mirror(_up(flipped[0], half))[:, K:], full)], dim=-1)
+    expected_heatmaps, expected_tags = _official(orig, flipped, (32, 48))
     torch.testing.assert_close(heatmaps, expected_heatmaps, rtol=0, atol=1e-7)
-    torch.testing.assert_close(tags, expected_tags, rtol=0, atol=1e-7)
+    torch.testing.assert_close(tags, torch.stack(expected_tags, dim=-1), rtol=0, atol=1e-7)
     assert tags.shape == (1, K, 32, 48, 2)
     # Decoder results are passed through; person scores become bbox_scores.
     assert isinstance(preds[0], InstanceData)
-    np.testing.assert_array_equal(preds[0].bbox_scores, [0.7])
+    np.testing.assert_array_equal(preds[0].bbox_scores, np.float32([0.7]))
     assert preds[0].keypoints.shape == (1, K, 2)
 
 
@@ -244,34 +264,126 @@ def test_mmpose0x_aggregation_resizes_directly_and_differs_slightly():
     h = (_up(orig[0][:, :K], full) + _up(orig[1], full)) / 2
     hf = (_up(_mirror(flipped[0])[:, :K], full) + _up(_mirror(flipped[1]), full)) / 2
     torch.testing.assert_close(mm_heatmaps, (h + hf) / 2, rtol=0, atol=1e-7)
-    torch.testing.assert_close(mm_tags[..., 1], _up(_mirror(flipped[0])[:, K:], full),
-                               rtol=0, atol=1e-7)
+    torch.testing.assert_close(mm_tags[..., 1],
+                               _up(_mirror(flipped[0])[:, K:], full),
+                               rtol=0,
+                               atol=1e-7)
     # Two 2x resizes vs one 4x resize of the 1/4 maps: small, non-zero difference.
     difference = (mm_heatmaps - off_heatmaps).abs().max().item()
     assert 1e-4 < difference < 2e-2
+    assert (mm_tags - off_tags).abs().max().item() > 0
+
+
+def _pad_like(levels, like, left):
+    """Pad (right, or left for the mirrored input) and bottom with a loud value."""
+    padded = []
+    for level, ref in zip(levels, like):
+        dw, dh = ref.shape[-1] - level.shape[-1], ref.shape[-2] - level.shape[-2]
+        padded.append(F.pad(level, (dw, 0, 0, dh) if left else (0, dw, 0, dh), value=100.))
+    return padded
 
 
 def test_predict_crops_batch_padding():
     head = _head()
-    big, small = _gaussian_outputs(8, 12, seed=0), _gaussian_outputs(6, 8, seed=1)
-    small_flip = _gaussian_outputs(6, 8, seed=2)
-    big_flip = _gaussian_outputs(8, 12, seed=3)
+    big, big_flip = _gaussian_outputs(8, 12, seed=0), _gaussian_outputs(8, 12, seed=1)
+    small, small_flip = _gaussian_outputs(6, 8, seed=2), _gaussian_outputs(6, 8, seed=3)
+    # Batching pads the small input right/bottom; its flipped copy is mirrored after padding.
+    orig_batch = [torch.cat(pair) for pair in zip(big, _pad_like(small, big, left=False))]
+    flip_batch = [torch.cat(pair) for pair in zip(big_flip, _pad_like(small_flip, big, True))]
 
-    def pad(levels, left):
-        # Batch padding is right/bottom; the flipped input is mirrored after padding.
-        return [F.pad(lv, (lv.shape[-1] // 2 if left else 0, 0 if left else lv.shape[-1] // 2,
-                           0, lv.shape[-2] // 3), value=100.) for lv in levels]
+    _predict(head, [orig_batch, flip_batch],
+             _samples(_metainfo((48, 32)), _metainfo((32, 24))),
+             flip_test=True)
+    _predict(head, [small, small_flip], _samples(_metainfo((32, 24))), flip_test=True)
+    (_, _), (batched_heatmaps, batched_tags), (alone_heatmaps, alone_tags) = head.decoder.calls
+    assert batched_heatmaps.shape == (1, K, 24, 32)
+    torch.testing.assert_close(batched_heatmaps, alone_heatmaps, rtol=0, atol=0)
+    torch.testing.assert_close(batched_tags, alone_tags, rtol=0, atol=0)
 
-    batch = [[torch.cat((b, s)) for b, s in zip(big, pad(small, left=False))],
-             [torch.cat((b, s)) for b, s in zip(big_flip, pad(small_flip, left=True))]]
-    samples = _samples(_metainfo((48, 32)), _metainfo((32, 24)))
-    # The small sample's padded maps are 1.5x its canvas; pad the big one the same way.
-    batch = [[torch.cat((b[:1], b[1:]), 0) for b in view] for view in batch] if False else [
-        [torch.cat((F.pad(b, (0, s.shape[-1] - b.shape[-1], 0, s.shape[-2] - b.shape[-2]),
-                          value=100.)[:1] if s.shape[-1] >= b.shape[-1] else b,
-                    s), 0) for b, s in zip(bv, sv)]
-        for bv, sv in zip([big, [F.pad(lv, (lv.shape[-1] // 2 - 4 * (i == 0) - 8 * (i == 1)
-                                        if False else 0, 0, 0, 0)) for i, lv in
-                                enumerate(big_flip)]], [pad(small, False), pad(small_flip, True)])]
-    ] if False else batch
-    del samples
+
+def test_multiscale_averages_heatmaps_and_keeps_scale_one_tags():
+    head = _head()
+    sizes = {1.0: (8, 12), 2.0: (16, 24), 0.5: (4, 6)}
+    outputs = {
+        s: (_gaussian_outputs(*hw, seed=i), _gaussian_outputs(*hw, seed=10 + i))
+        for i, (s, hw) in enumerate(sizes.items())
+    }
+    feats = [list(outputs[s]) for s in (1.0, 2.0, 0.5)]  # estimator order: [1, *aug_scales]
+    samples = _samples(_metainfo((48, 32), aug_scales=[2.0, 0.5]))
+    _predict(head, feats, samples, flip_test=True, multiscale_test=True)
+
+    heatmaps, tags = head.decoder.calls[0]
+    full = (32, 48)
+    per_scale = {s: _official(*outputs[s], full) for s in sizes}
+    expected = (per_scale[2.0][0] + per_scale[1.0][0] + per_scale[0.5][0]) / 3
+    torch.testing.assert_close(heatmaps, expected, rtol=0, atol=1e-7)
+    torch.testing.assert_close(tags, torch.stack(per_scale[1.0][1], dim=-1), rtol=0, atol=1e-7)
+
+
+def test_output_heatmaps_and_shared_tag():
+    head = _head(tag_per_keypoint=False)
+    orig, flipped = _gaussian_outputs(8, 12, seed=0), _gaussian_outputs(8, 12, seed=1)
+    orig[0], flipped[0] = orig[0][:, :K + 1], flipped[0][:, :K + 1]  # one shared tag map
+    preds, fields = _predict(head, [orig, flipped],
+                             _samples(_metainfo((48, 32))),
+                             flip_test=True,
+                             output_heatmaps=True)
+    heatmaps, tags = head.decoder.calls[0]
+    assert tags.shape == (1, K, 32, 48, 2)
+    assert tags.eq(tags[:, :1]).all()  # every keypoint reads the shared map
+    expected_flip_tag = _up(_up(flipped[0], (16, 24)).flip(-1)[:, K:], (32, 48))
+    torch.testing.assert_close(tags[0, 0, ..., 1], expected_flip_tag[0, 0], rtol=0, atol=1e-7)
+    assert len(preds) == len(fields) == 1
+    torch.testing.assert_close(fields[0].heatmaps, heatmaps[0])
+    torch.testing.assert_close(fields[0].tags, tags[0].permute(3, 0, 1, 2).reshape(2 * K, 32, 48))
+
+
+def _person_outputs(canvas_points, tag_of_x, canvas):
+    """Level outputs whose aggregated maps peak at ``canvas_points`` (P, K, 2) (x, y)."""
+    width, height = canvas
+    levels = []
+    for stride, channels in ((4, 2 * K), (2, K)):
+        ys, xs = torch.meshgrid(torch.arange(height // stride),
+                                torch.arange(width // stride),
+                                indexing='ij')
+        # Canvas pixel centre x maps to (x + 0.5) / stride - 0.5 on a level (align_corners off).
+        centres = (canvas_points + 0.5) / stride - 0.5
+        peaks = torch.exp(-((xs - centres[..., :1, None])**2 + (ys - centres[..., 1:, None])**2) /
+                          (2 * (3 / stride)**2))
+        level = torch.zeros(1, channels, height // stride, width // stride)
+        level[0, :K] = peaks.amax(dim=0)
+        if channels > K:  # tags: one value per canvas half
+            level[0, K:] = tag_of_x((xs + 0.5) * stride - 0.5).float()
+        levels.append(level)
+    return levels
+
+
+def test_predict_with_the_codec_groups_two_persons():
+    from higherhrnet_plugin.codecs import MultiLevelAssociativeEmbedding
+
+    head = AEHigherResolutionHead(decoder=dict(type='MultiLevelAssociativeEmbedding'))
+    assert isinstance(head.decoder, MultiLevelAssociativeEmbedding)
+    canvas = (96, 64)
+    rng = np.random.default_rng(0)
+    left = np.stack([rng.integers(6, 40, K), rng.integers(6, 58, K)], axis=-1)
+    points = torch.from_numpy(np.stack([left, left + [48, 0]])).float()  # (2, K, 2)
+    outputs = _person_outputs(points, lambda x: torch.where(x < 48, 1.0, 3.0), canvas)
+    head.forward = lambda feats: list(feats)
+    preds = head.predict(outputs, _samples(_metainfo(canvas)), test_cfg=dict(flip_test=False))
+
+    keypoints = preds[0].keypoints[np.argsort(preds[0].keypoints[:, 0, 0])]
+    assert keypoints.shape == (2, K, 2)
+    # Peaks at integer canvas pixels; the decoder reports pixel centres (+0.5, +-0.25 adjust).
+    np.testing.assert_allclose(keypoints, points.numpy() + 0.5, atol=0.75)
+    # Person score = mean peak value; both persons are shifted copies of each other.
+    scores = preds[0].bbox_scores
+    assert scores.shape == (2, ) and scores[0] == pytest.approx(scores[1]) and scores[0] > 0.5
+
+
+def test_predict_rejects_unknown_aggregation():
+    head = _head()
+    with pytest.raises(ValueError, match='aggregation'):
+        _predict(head,
+                 _gaussian_outputs(8, 12),
+                 _samples(_metainfo((48, 32))),
+                 aggregation='average')

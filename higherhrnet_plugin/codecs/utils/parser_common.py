@@ -1,0 +1,135 @@
+"""Pieces shared by the reference and the fast HeatmapParser.
+
+Both parsers follow ``HeatmapParser`` of the official HigherHRNet code
+(HRNet/HigherHRNet-Human-Pose-Estimation, ``lib/core/group.py``, MIT licence). This module
+holds what must be identical in both: input checking, the keypoint grouping order, the
+official NMS + top-k candidate search and the packing of the results.
+
+Note:
+    - keypoint number: K
+    - heatmap size: (W, H)
+    - tag dimension: L (2 with flip test: original and flipped tags)
+    - candidate number per keypoint: M (``topk``)
+    - person number: N
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ArrayOrTensor = Union[np.ndarray, Tensor]
+ParseResult = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+# Official grouping order for COCO (``Params.joint_order``): nose, eyes, ears, shoulders,
+# then the hips before the arms, then knees and ankles.
+COCO_KEYPOINT_ORDER = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
+
+
+def default_keypoint_order(num_keypoints: int) -> Tuple[int, ...]:
+    """Grouping order the official parser uses for ``num_keypoints`` keypoints.
+
+    The official code always walks the first K entries of :data:`COCO_KEYPOINT_ORDER`. That
+    is a permutation for K in 1..7 and 13..17 (CrowdPose, K = 14, is grouped in the order
+    ``0..6, 11, 12, 7..10, 13``); for other K it would index out of range, and we fall back
+    to ``range(K)``. mmpose 0.x uses ``range(K)`` for every K != 17, so for K in {13, 14}
+    it differs from the official order.
+
+    Args:
+        num_keypoints (int): Number of keypoints K.
+
+    Returns:
+        Tuple[int, ...]: The order, a permutation of ``range(K)``.
+    """
+    head = COCO_KEYPOINT_ORDER[:num_keypoints]
+    if sorted(head) == list(range(num_keypoints)):
+        return head
+    return tuple(range(num_keypoints))
+
+
+def resolve_keypoint_order(keypoint_order: Optional[Sequence[int]],
+                           num_keypoints: int) -> Tuple[int, ...]:
+    """Return ``keypoint_order`` checked to be a permutation of ``range(K)``, or the default.
+
+    Args:
+        keypoint_order (Sequence[int], optional): Requested order; ``None`` for the official
+            one (:func:`default_keypoint_order`).
+        num_keypoints (int): Number of keypoints K.
+
+    Returns:
+        Tuple[int, ...]: The grouping order.
+    """
+    if keypoint_order is None:
+        return default_keypoint_order(num_keypoints)
+    order = tuple(int(k) for k in keypoint_order)
+    if sorted(order) != list(range(num_keypoints)):
+        raise ValueError(f'keypoint_order {order} is not a permutation of range({num_keypoints})')
+    return order
+
+
+def prepare_maps(heatmaps: ArrayOrTensor, tags: ArrayOrTensor) -> Tuple[np.ndarray, np.ndarray]:
+    """Check the shapes and return C-contiguous float32 numpy views or copies of the maps.
+
+    Args:
+        heatmaps (np.ndarray | Tensor): Heatmaps in shape (K, H, W), CPU.
+        tags (np.ndarray | Tensor): Tags in shape (K, H, W, L), or (K, H, W) for L = 1, CPU.
+
+    Returns:
+        tuple:
+        - heatmaps (np.ndarray): float32 (K, H, W)
+        - tags (np.ndarray): float32 (K, H, W, L)
+    """
+    heatmaps = _to_float32_numpy(heatmaps)
+    tags = _to_float32_numpy(tags)
+    if tags.ndim == 3:
+        tags = tags[..., None]
+    if heatmaps.ndim != 3 or tags.ndim != 4 or tags.shape[:3] != heatmaps.shape:
+        raise ValueError(f'Expected heatmaps (K, H, W) and tags (K, H, W, L), got '
+                         f'{heatmaps.shape} and {tags.shape}')
+    return heatmaps, tags
+
+
+def _to_float32_numpy(maps: ArrayOrTensor) -> np.ndarray:
+    if isinstance(maps, Tensor):
+        maps = maps.detach().cpu().numpy()
+    return np.ascontiguousarray(maps, dtype=np.float32)
+
+
+def official_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int,
+                        topk: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keypoint candidates as the official ``HeatmapParser.top_k``: NMS, then top-k per keypoint.
+
+    NMS keeps every pixel equal to the maximum of its ``nms_kernel`` window (so all pixels
+    of a plateau survive) and zeroes the others; ``torch.topk`` then takes the M largest
+    values of each keypoint's map, in its own order for equal values.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+        nms_kernel (int): Odd NMS window size (the official padding is ``nms_kernel // 2``).
+        topk (int): Candidates per keypoint, M = min(topk, H*W).
+
+    Returns:
+        tuple:
+        - values (np.ndarray): float32 (K, M), NMS heatmap values, descending
+        - locations (np.ndarray): int64 (K, M, 2), integer (x, y) pixel of each candidate
+        - candidate_tags (np.ndarray): float32 (K, M, L), tags at those pixels
+    """
+    num_keypoints, height, width = heatmaps.shape
+    det = torch.from_numpy(heatmaps)[None]
+    window_max = F.max_pool2d(det, nms_kernel, stride=1, padding=nms_kernel // 2)
+    det_nms = (det * torch.eq(window_max, det).float())[0].reshape(num_keypoints, -1)
+    values, flat = det_nms.topk(min(topk, height * width), dim=1)
+    flat = flat.numpy()
+    candidate_tags = np.take_along_axis(tags.reshape(num_keypoints, height * width, -1),
+                                        flat[..., None],
+                                        axis=1)
+    locations = np.stack([flat % width, flat // width], axis=-1)
+    return values.numpy(), locations, candidate_tags
+
+
+def empty_result(num_keypoints: int) -> ParseResult:
+    """Result with no person: keypoints (0, K, 2), keypoint scores (0, K), scores (0,)."""
+    return (np.zeros((0, num_keypoints, 2), np.float32), np.zeros((0, num_keypoints), np.float32),
+            np.zeros((0, ), np.float32))
