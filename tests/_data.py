@@ -7,6 +7,7 @@ The datasets are folders in the layout the configs expect, built from the real s
                            train2017/, val2017/                                (the 4 images)
     crowdpose_folder(dst)  annotations/mmpose_crowdpose_{trainval,test}.json  (test_crowdpose.json)
                            images/                                             (the 2 images)
+    toy_folder(dst, ...)   tools/make_toy_dataset.py's synthetic layout (images are generated)
 
 The overrides are flat ``{dotted.key: value}`` dicts, applied in-process with
 ``Config.merge_from_dict`` or passed to ``mim`` as ``--cfg-options`` (:func:`cli_options`)::
@@ -15,6 +16,8 @@ The overrides are flat ``{dotted.key: value}`` dicts, applied in-process with
     cfg.merge_from_dict({**cpu_overrides(), **data_overrides(cfg, root),
                          **input_size_overrides(cfg, 256)})
 """
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -74,6 +77,24 @@ def crowdpose_folder(dst: Path) -> Path:
     _link_annotations(src / 'test_crowdpose.json', dst,
                       ['mmpose_crowdpose_trainval.json', 'mmpose_crowdpose_test.json'])
     _link_images(src, dst / 'images')
+    return dst
+
+
+def toy_folder(dst: Path, num_train: int = 4, num_val: int = 2, size: int = 256) -> Path:
+    """A small synthetic dataset of ``tools/make_toy_dataset.py`` (seed 0).
+
+    Returns:
+        Path: ``dst``, usable as the toy config's ``data_root``.
+    """
+    tool = REPO_ROOT / 'tools' / 'make_toy_dataset.py'
+    spec = importlib.util.spec_from_file_location('make_toy_dataset', tool)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    argv = ['--out', str(dst), '--num-train', str(num_train), '--num-val', str(num_val),
+            '--size', str(size), '--seed', '0']
+    if module.main(argv) != 0:
+        raise RuntimeError(f'make_toy_dataset.py {" ".join(argv)} failed')
     return dst
 
 

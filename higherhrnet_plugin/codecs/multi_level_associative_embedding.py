@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .utils.heatmap_targets import (gaussian_kernel, keypoint_cells, multi_person_heatmaps,
                                     tag_indices)
+from .utils.parser_common import resolve_keypoint_order
 from .utils.parser_fast import parse_fast
 from .utils.parser_reference import parse_reference
 
@@ -20,10 +21,6 @@ ArrayOrTensor = Union[np.ndarray, Tensor]
 Instances = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 _PARSERS = dict(fast=parse_fast, reference=parse_reference)
-
-# Official grouping order for the 17 COCO keypoints: head, shoulders, then hips before the
-# arms (lib/core/group.py). Other keypoint sets are grouped in index order, as in mmpose 0.x.
-_COCO_KEYPOINT_ORDER = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
 
 
 @KEYPOINT_CODECS.register_module()
@@ -93,7 +90,8 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
             Defaults to ``True``.
         decode_refine (bool): Fill missing keypoints from the tag maps. Defaults to ``True``.
         decode_keypoint_order (Sequence[int], optional): Grouping order of the keypoints.
-            ``None`` gives the official COCO order for K = 17 and index order otherwise.
+            ``None`` gives the official order: the first K entries of the COCO order where they
+            form a permutation (K = 17; CrowdPose K = 14), else index order.
             Defaults to ``None``.
 
     .. _`HigherHRNet`: https://arxiv.org/abs/1908.10357
@@ -262,16 +260,9 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
         cells, on_map = keypoint_cells(level_keypoints, heatmap_size)
         return cells, visible & on_map
 
-    def _grouping_order(self, num_keypoints: int) -> List[int]:
-        """The keypoint grouping order for K keypoints, checked against K."""
-        order = self.decode_keypoint_order
-        if order is None:
-            order = _COCO_KEYPOINT_ORDER if num_keypoints == 17 else range(num_keypoints)
-        order = list(order)
-        if sorted(order) != list(range(num_keypoints)):
-            raise ValueError(f'decode_keypoint_order {order} is not a permutation of '
-                             f'range({num_keypoints})')
-        return order
+    def _grouping_order(self, num_keypoints: int) -> Tuple[int, ...]:
+        """The keypoint grouping order for K keypoints (official default), checked against K."""
+        return resolve_keypoint_order(self.decode_keypoint_order, num_keypoints)
 
 
 def _flipped_axes(flip_direction: Optional[str]) -> List[int]:

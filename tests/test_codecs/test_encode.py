@@ -413,7 +413,7 @@ def test_decode_forwards_the_decode_arguments(monkeypatch, mode):
         max_num_people=12,
         adjust=False,
         refine=False,
-        keypoint_order=[0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16])
+        keypoint_order=(0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16))
 
 
 def test_decode_keypoint_order(monkeypatch):
@@ -421,9 +421,10 @@ def test_decode_keypoint_order(monkeypatch):
     parser = _RecordingParser()
     monkeypatch.setitem(module._PARSERS, 'fast', parser)
     make_codec().decode(np.zeros((14, 4, 4)), np.zeros((14, 4, 4, 1)))  # CrowdPose: K = 14
-    assert parser.calls[-1][2]['keypoint_order'] == list(range(14))
+    # The official parser walks the first K entries of the COCO order (lib/core/group.py).
+    assert parser.calls[-1][2]['keypoint_order'] == (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13)
     make_codec(decode_keypoint_order=[2, 0, 1]).decode(np.zeros((3, 4, 4)), np.zeros((3, 4, 4, 1)))
-    assert parser.calls[-1][2]['keypoint_order'] == [2, 0, 1]
+    assert parser.calls[-1][2]['keypoint_order'] == (2, 0, 1)
     with pytest.raises(ValueError, match='permutation'):
         make_codec(decode_keypoint_order=[2, 0, 1]).decode(np.zeros((4, 4, 4)),
                                                            np.zeros((4, 4, 4, 1)))

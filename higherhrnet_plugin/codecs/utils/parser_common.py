@@ -131,5 +131,5 @@ def official_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int,
 
 def empty_result(num_keypoints: int) -> ParseResult:
     """Result with no person: keypoints (0, K, 2), keypoint scores (0, K), scores (0,)."""
-    return (np.zeros((0, num_keypoints, 2), np.float32), np.zeros((0, num_keypoints), np.float32),
-            np.zeros((0, ), np.float32))
+    keypoints = np.zeros((0, num_keypoints, 2), np.float32)
+    return keypoints, np.zeros((0, num_keypoints), np.float32), np.zeros((0, ), np.float32)

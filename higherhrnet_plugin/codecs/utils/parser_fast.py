@@ -1,37 +1,40 @@
 """Fast grouping decoder: the official ``HeatmapParser`` maths, vectorised.
 
 Computes what :func:`.parser_reference.parse_reference` (the official HigherHRNet
-``HeatmapParser``, ``lib/core/group.py``) computes, with the same float32/float64 arithmetic
-in every step that decides a result, but only where the result can change:
+``HeatmapParser``, ``lib/core/group.py``, MIT licence) computes, with the same float32 and
+float64 operations wherever they decide a result, but only where the result can change:
 
-- candidates: instead of max-pooling the whole maps and running ``topk`` on them, only the
-  pixels above ``detection_threshold`` are visited (the official parser drops every other
-  candidate) and each is kept when no pixel of its NMS window is larger. With at most
-  ``topk`` largest of them per keypoint this is the official candidate set;
-- grouping: ``scipy.optimize.linear_sum_assignment`` on the rectangular cost matrix
-  ``round(D) * 100 - value`` instead of Munkres on the 1e10-padded square one; persons
-  are arrays (keypoints, running float32 tag sums), and the first-tag-value keys of the
-  official dict are kept in a dict beside them, so key collisions behave as officially;
+- candidates: instead of max-pooling the whole maps and running ``torch.topk`` (most of
+  the official run time on CPU), only pixels above ``detection_threshold`` are visited (the
+  official parser drops every other candidate); a pixel is kept when no pixel of its NMS
+  window is larger, and the ``topk`` largest per keypoint are the candidates;
+- grouping: persons are arrays (keypoints, running float32 tag sums equal to the official
+  ``np.mean``) with the official first-tag-value keys in a dict beside them, so key
+  collisions behave as officially. The official Munkres cost ``round(D) * 100 - value``
+  adds the same value term to every complete assignment of its padded matrix, so its
+  optima are the assignments with the least total ``round(D)``, and these often tie.
+  ``scipy.optimize.linear_sum_assignment`` finds one; when every optimum joins the same
+  pairs (checked exactly with dual potentials and alternating cycles, :func:`assign`) it is
+  used, otherwise the official choice depends on Munkres' internals and Munkres (the
+  official ``munkres`` package, same cost matrix) is run for that keypoint;
 - adjust and instance scores: vectorised over all found keypoints;
-- refine: only missing keypoints, one keypoint map at a time, vectorised over the persons
-  missing it. The argmax of ``heatmap - round(tag distance)`` is first searched among the
-  pixels whose heatmap value exceeds ``detection_threshold / 4``; a person whose best
-  value there exceeds that level cannot do better elsewhere (the cost term is >= 0), so
-  only the remaining persons search the whole map.
+- refine: only missing keypoints, one keypoint map at a time, all persons missing it
+  together, and only over the pixels that can still win (:class:`_RefineSearch`).
 
-Where ``fast`` may differ from ``reference`` (and the official code):
+The result equals the reference, bit for bit and in the same person order, except:
 
-1. equal-cost assignments: when several assignments of a keypoint's candidates to persons
-   have the same total cost, Munkres and ``linear_sum_assignment`` may pick different ones
-   (both deterministic). Costs tie only when rounded tag distances and heatmap values tie,
-   e.g. persons whose mean tags are less than ~0.5 apart and candidates of equal value;
-   near-ties closer than ~1e-6 (the 1e10 padding costs Munkres float precision) likewise;
-2. candidates of one keypoint with exactly equal heatmap values are ordered by pixel index
-   (row-major) here and in ``torch.topk``'s unspecified order there; when more than
-   ``topk`` peaks exceed the threshold, ties at the cut may keep different pixels. The order
-   decides the order of new persons, hence output order and, with more than
-   ``max_num_people`` persons, which ones are matched against;
-3. ``detection_threshold`` must be >= 0 (the official parser accepts any value).
+1. candidates of one keypoint with exactly equal heatmap values are ordered by pixel index
+   (row-major) here and in ``torch.topk``'s unspecified order there; when more than ``topk``
+   peaks exceed the threshold, ties at the cut may keep different pixels. The order decides
+   the order in which new persons are created, hence the output order and, when more than
+   ``max_num_people`` persons exist, which ones are matched against, and Munkres' tie
+   choices;
+2. ``detection_threshold`` must be >= 0 (the official parser accepts any value), and the
+   maps must be finite.
+
+Speed comes from skipping the full-map max-pool, ``linear_sum_assignment`` instead of
+pure-Python Munkres on all but tied steps, and the pruned refine; a step with real ties
+costs what the official one does.
 
 Note:
     - keypoint number: K
@@ -225,8 +228,7 @@ class _Groups:
         self.values[persons, k] = candidates.values[rows]
         self.tags[persons, k] = candidates.tags[rows]
 
-    def _join(self, k: int, candidates: Candidates, rows: np.ndarray,
-              persons: np.ndarray) -> None:
+    def _join(self, k: int, candidates: Candidates, rows: np.ndarray, persons: np.ndarray) -> None:
         self._set(k, candidates, rows, persons)
         self.tag_sums[persons] += candidates.tags[rows]
         self.tag_counts[persons] += 1
@@ -423,18 +425,19 @@ class _RefineSearch:
         bound = self._neighbourhood_bound(mean_tags, anchors)
         pixels = np.flatnonzero(self.heat >= bound.min())
         half_width = np.floor(self.heat[pixels].max() - bound) + 0.5 + self.margin
-        order = np.argsort(self.tags[pixels, 0], kind='stable')
+        order = np.argsort(self.tags[pixels, 0])
         sorted_tags = self.tags[pixels[order], 0]
         starts = np.searchsorted(sorted_tags, mean_tags[:, 0] - half_width, side='left')
         stops = np.searchsorted(sorted_tags, mean_tags[:, 0] + half_width, side='right')
-        owners = np.repeat(np.arange(len(mean_tags)), stops - starts)
-        within = np.arange(len(owners)) - np.repeat(np.cumsum(stops - starts) - (stops - starts),
-                                                    stops - starts)
-        candidates = pixels[order[np.repeat(starts, stops - starts) + within]]
+        lengths = stops - starts
+        owners = np.repeat(np.arange(len(mean_tags)), lengths)
+        # concatenated ranges starts[p]:stops[p]
+        positions = np.arange(lengths.sum()) - np.repeat(
+            np.cumsum(lengths) - lengths - starts, lengths)
+        candidates = pixels[order[positions]]
         keep = self.heat[candidates] >= bound[owners]
         return _first_best(candidates[keep], owners[keep],
-                           self.scores(candidates[keep], mean_tags[owners[keep]]),
-                           len(mean_tags))
+                           self.scores(candidates[keep], mean_tags[owners[keep]]), len(mean_tags))
 
     def scores(self, pixels: np.ndarray, mean_tags: np.ndarray) -> np.ndarray:
         """Scores (S, ) of ``pixels`` (S, ) for their (S, L) mean tags, in official float32 ops.
@@ -471,8 +474,8 @@ def _first_best(pixels: np.ndarray, owners: np.ndarray, scores: np.ndarray,
 
     Args:
         pixels (np.ndarray): (S, ) flat pixel indices.
-        owners (np.ndarray): (S, ) owner of each entry, every owner in ``range(num_owners)``
-            present.
+        owners (np.ndarray): (S, ) owner of each entry; every owner in ``range(num_owners)``
+            has one (its bound pixel always qualifies).
         scores (np.ndarray): (S, ) scores.
         num_owners (int): Number of owners P.
 

@@ -1,0 +1,187 @@
+"""Every config builds and runs one train step and one test step on CPU.
+
+Each config is loaded as shipped, then pointed at a tiny dataset built from ``../shared/data``
+(``tests/_data.py``), with a 256 input, no pretrained download and no worker processes. The
+train step goes through the real train pipeline and ``model.train_step``; the test step goes
+through the real test pipeline, ``model.test_step`` and the config's evaluator.
+"""
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.evaluator import Evaluator
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner import Runner
+from mmpose.registry import MODELS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _data import (cpu_overrides, coco_folder, crowdpose_folder, data_overrides,  # noqa: E402
+                   input_size_overrides, load_config, toy_folder)
+
+SIZE = 256
+W32_PARAMS = 28_645_331  # the official HigherHRNet-W32 (COCO, 17 keypoints)
+W48_PARAMS = 63_827_139
+# CrowdPose, K = 14 instead of 17 (dK = 3), changes only the head (C = 32): final_layers[0]
+# C -> 2K and final_layers[1] C -> K (1x1 with bias): (C + 1) * 3 * dK; the transposed conv
+# (C + 2K) -> C, 4x4 without bias: 2 * dK * C * 16.
+W32_CROWDPOSE_PARAMS = W32_PARAMS - (32 + 1) * 3 * 3 - 2 * 3 * 32 * 16  # 28,641,962
+LOSS_NAMES = {'loss', 'loss_heatmap_l0', 'loss_heatmap_l1', 'loss_pull', 'loss_push'}
+
+# name: (dataset builder, keypoints K, metric key, expected parameter count or None)
+CONFIGS = {
+    'higherhrnet_w32_coco_512.py': ('coco', 17, 'coco/AP', W32_PARAMS),
+    'higherhrnet_w32_coco_640.py': ('coco', 17, 'coco/AP', W32_PARAMS),
+    'higherhrnet_w48_coco_640.py': ('coco', 17, 'coco/AP', W48_PARAMS),
+    'higherhrnet_w32_crowdpose_512.py': ('crowdpose', 14, 'crowdpose/AP', W32_CROWDPOSE_PARAMS),
+    'toy/higherhrnet_toy_synthetic.py': ('toy', 17, 'coco/AP', None),
+}
+
+# "Our components from another mmpose config": mmpose's own associative-embedding config,
+# with mmpose's BottomupPoseEstimator and val pipeline (BottomupResize), a ResNet-50 backbone
+# (layer1: 256 channels at 1/4) and this plugin's head, codec and loss.
+MMPOSE_AE_CONFIG = ('mmpose::body_2d_keypoint/associative_embedding/coco/'
+                    'ae_hrnet-w32_8xb24-300e_coco-512x512.py')
+RESNET50_CONFIG = f"""
+_base_ = '{MMPOSE_AE_CONFIG}'
+custom_imports = dict(imports=['higherhrnet_plugin'], allow_failed_imports=False)
+codec = dict(type='MultiLevelAssociativeEmbedding', input_size=({SIZE}, {SIZE}),
+             heatmap_sizes=(({SIZE // 4}, {SIZE // 4}), ({SIZE // 2}, {SIZE // 2})), sigma=2)
+model = dict(
+    backbone=dict(_delete_=True, type='ResNet', depth=50, out_indices=(0, )),
+    head=dict(_delete_=True, type='AEHigherResolutionHead', in_channels=256,
+              num_keypoints=17, loss=dict(type='HigherHRNetLoss', num_keypoints=17),
+              decoder=codec))
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='BottomupRandomAffine', input_size=codec['input_size']),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='BottomupHeatmapMask'),
+    dict(type='PackPoseInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+"""
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _one_thread():
+    """One intra-op thread: on 2 shared cores, 2 OpenMP threads can be 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def data_roots(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('data')
+    return {
+        'coco': coco_folder(tmp / 'coco'),
+        'crowdpose': crowdpose_folder(tmp / 'crowdpose'),
+        'toy': toy_folder(tmp / 'toy'),
+    }
+
+
+def _train_one_step(model, cfg: Config) -> dict:
+    """One optimizer step on the first training batch; returns the logged losses."""
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    batch = next(iter(loader))
+    assert len(batch['data_samples']) == 2
+    assert tuple(batch['inputs'][0].shape) == (3, SIZE, SIZE)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    before = model.head.final_layers[1].weight.detach().clone()
+    model.train()
+    losses = model.train_step(batch, optim_wrapper)
+    assert set(losses) == LOSS_NAMES
+    assert all(math.isfinite(loss.item()) and loss.item() >= 0 for loss in losses.values())
+    # The 1/2 heatmap layer is only reached through the deconvolution path: it moved.
+    assert not torch.equal(before, model.head.final_layers[1].weight)
+    return losses
+
+
+def _test_all(model, cfg: Config, num_keypoints: int) -> dict:
+    """Every test image through the test pipeline, ``test_step`` and the evaluator."""
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    evaluator = Evaluator(cfg.test_evaluator)
+    evaluator.dataset_meta = loader.dataset.metainfo
+    model.eval()
+    for batch in loader:
+        outputs = model.test_step(batch)
+        for output in outputs:
+            keypoints = output.pred_instances.keypoints
+            assert keypoints.shape[1:] == (num_keypoints, 2)
+            assert output.pred_instances.keypoint_scores.shape == keypoints.shape[:2]
+        evaluator.process(outputs, batch)
+    return evaluator.evaluate(len(loader.dataset))
+
+
+@pytest.mark.parametrize('name', list(CONFIGS))
+def test_config_trains_and_tests_one_step(name, data_roots):
+    data, num_keypoints, metric_key, num_params = CONFIGS[name]
+    cfg = load_config(name, data_roots[data], SIZE)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    if num_params is not None:
+        assert sum(p.numel() for p in model.parameters()) == num_params
+    assert model.head.num_keypoints == num_keypoints
+    assert cfg.model.head.decoder.heatmap_sizes == ((SIZE // 4, SIZE // 4), (SIZE // 2, SIZE // 2))
+
+    _train_one_step(model, cfg)
+    metrics = _test_all(model, cfg, num_keypoints)
+    assert 0 <= metrics[metric_key] <= 1
+
+
+def test_predictions_are_in_image_coordinates(data_roots):
+    """With no keypoint threshold every image yields people; their keypoints lie on the test
+    canvas mapped back to the image (centre c, extent input_scale), not on the canvas."""
+    cfg = load_config('higherhrnet_w32_coco_512.py', data_roots['coco'], SIZE)
+    cfg.model.head.decoder.decode_keypoint_thr = 0.0
+    model = MODELS.build(cfg.model)
+    model.eval()
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    for batch in loader:
+        (output, ) = model.test_step(batch)
+        keypoints = output.pred_instances.keypoints
+        assert 1 <= len(keypoints) <= cfg.model.head.decoder.max_num_people
+        low = output.metainfo['input_center'] - output.metainfo['input_scale'] / 2
+        high = output.metainfo['input_center'] + output.metainfo['input_scale'] / 2
+        assert (keypoints >= low - 1).all() and (keypoints <= high + 1).all()
+        # The canvas is 256 px on the short side; the image is >= 333 px: back-projected.
+        assert keypoints.max() > SIZE
+
+
+def test_components_in_an_mmpose_config(tmp_path, data_roots):
+    """mmpose's AE config, ResNet-50 and mmpose's estimator, with our head, codec and loss."""
+    config_file = tmp_path / 'resnet50_higherhrnet_head.py'
+    config_file.write_text(RESNET50_CONFIG)
+    cfg = Config.fromfile(str(config_file))
+    cfg.merge_from_dict({**cpu_overrides(), **data_overrides(cfg, data_roots['coco'])})
+    for loader in ('val_dataloader', 'test_dataloader'):
+        # mmpose's BottomupResize, at our input size.
+        cfg[loader].dataset.pipeline[1].input_size = (SIZE, SIZE)
+    model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'BottomupPoseEstimator'
+    assert type(model.backbone).__name__ == 'ResNet'
+
+    _train_one_step(model, cfg)
+    metrics = _test_all(model, cfg, num_keypoints=17)
+    assert 0 <= metrics['coco/AP'] <= 1
+
+
+def test_input_size_overrides_reach_every_size():
+    """The 256 overrides change the codec, both pipelines' sizes and nothing else."""
+    cfg = Config.fromfile(str(Path(__file__).resolve().parents[2] / 'configs' /
+                              'higherhrnet_w48_coco_640.py'))
+    overrides = input_size_overrides(cfg, SIZE)
+    assert overrides == {
+        'model.head.decoder.input_size': (256, 256),
+        'model.head.decoder.heatmap_sizes': ((64, 64), (128, 128)),
+        'train_dataloader.dataset.pipeline.1.input_size': (256, 256),
+        'train_dataloader.dataset.pipeline.3.encoder.input_size': (256, 256),
+        'train_dataloader.dataset.pipeline.3.encoder.heatmap_sizes': ((64, 64), (128, 128)),
+        'val_dataloader.dataset.pipeline.1.input_size': 256,
+        'test_dataloader.dataset.pipeline.1.input_size': 256,
+    }
