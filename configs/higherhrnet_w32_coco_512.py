@@ -90,7 +90,7 @@ train_pipeline = [
         distribution='uniform'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='GenerateTarget', encoder=codec),
-    dict(type='BottomupGetHeatmapMask'),
+    dict(type='BottomupHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
@@ -121,6 +121,10 @@ val_dataloader = dict(
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
+    # Batch size 1 as the official test. Batches hold only images of equal test canvas, so
+    # that no padding changes the predictions: `--cfg-options val_dataloader.batch_size=4
+    # test_dataloader.batch_size=4` gives the keypoints of batch size 1, faster.
+    batch_sampler=dict(type='CanvasSizeBatchSampler'),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -17,10 +17,15 @@ The overrides are flat ``{dotted.key: value}`` dicts, applied in-process with
                          **input_size_overrides(cfg, 256)})
 """
 import importlib.util
+import os
+import signal
+import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
+import torch
 from mmengine.config import Config
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'
@@ -110,7 +115,10 @@ def cpu_overrides(batch_size: int = 2) -> Dict[str, Any]:
 
 def data_overrides(cfg: Config, data_root: Path) -> Dict[str, Any]:
     """Point every dataset and evaluator of ``cfg`` at ``data_root`` (same sub-paths)."""
-    overrides: Dict[str, Any] = {f'{loader}.dataset.data_root': str(data_root) for loader in LOADERS}
+    overrides: Dict[str, Any] = {
+        f'{loader}.dataset.data_root': str(data_root)
+        for loader in LOADERS
+    }
     for evaluator, loader in zip(EVALUATORS, LOADERS[1:]):
         ann_file = cfg[loader]['dataset']['ann_file']
         overrides[f'{evaluator}.ann_file'] = str(data_root / ann_file)
@@ -182,3 +190,48 @@ def load_config(name: str, data_root: Path, size: int, batch_size: int = 2) -> C
         **input_size_overrides(cfg, size),
     })
     return cfg
+
+
+def mim_env() -> Dict[str, str]:
+    """The venv's ``bin`` first on PATH (``mim`` and the python it runs), one thread each."""
+    bin_dir = str(Path(sys.executable).parent)
+    return dict(os.environ,
+                PATH=f'{bin_dir}{os.pathsep}{os.environ.get("PATH", "")}',
+                OMP_NUM_THREADS='1',
+                MKL_NUM_THREADS='1')
+
+
+def run_mim(args: List[str], cwd: Path = REPO_ROOT, timeout: float = 300) -> str:
+    """Run ``mim <args>`` from ``cwd`` and return its stdout + stderr.
+
+    Raises:
+        AssertionError: If it fails or runs past ``timeout`` seconds; then the whole process
+            group (mim, the launcher and its workers) is killed.
+    """
+    with subprocess.Popen(['mim', *args],
+                          cwd=cwd,
+                          env=mim_env(),
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          start_new_session=True) as process:
+        try:
+            log, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            log, _ = process.communicate()
+            raise AssertionError(f'mim {" ".join(args)} ran past {timeout} s:\n{log[-6000:]}')
+    assert process.returncode == 0, f'mim {" ".join(args)} failed:\n{log[-6000:]}'
+    return log
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """One intra-op torch thread inside: on 2 cores shared with other jobs, 2 OpenMP threads
+    spin against each other and a CPU step gets up to 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -85,20 +85,34 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='HigherHRNet demo: skeletons drawn on images / videos and COCO-format JSON.')
     parser.add_argument('input', help='image file, folder of images, video file or webcam id')
     parser.add_argument('--checkpoint', required=True, help='checkpoint file (or URL)')
-    parser.add_argument('--config', default=str(DEFAULT_CONFIG), help='model config')
+    parser.add_argument('--config',
+                        default=str(DEFAULT_CONFIG),
+                        help='model config (default: configs/higherhrnet_w32_coco_512.py)')
     parser.add_argument('--out-dir', default='work_dirs/demo', help='output folder')
-    parser.add_argument('--device', default=None, help='e.g. cpu, cuda:0 (default: cuda:0 if '
-                        'available)')
-    parser.add_argument('--flip', action=argparse.BooleanOptionalAction, default=None,
+    parser.add_argument('--device',
+                        default=None,
+                        help='cpu, cuda:0, ... (default: cuda:0 if available)')
+    parser.add_argument('--flip',
+                        action=argparse.BooleanOptionalAction,
+                        default=None,
                         help="flip test (default: the config's model.test_cfg.flip_test)")
-    parser.add_argument('--scales', type=float, nargs='+', default=None,
+    parser.add_argument('--scales',
+                        type=float,
+                        nargs='+',
+                        default=None,
                         help='test scales, including 1, e.g. 1 0.5 2 (multi-scale test; '
                         "default: the config's)")
-    parser.add_argument('--score-thr', type=float, default=0.1,
+    parser.add_argument('--score-thr',
+                        type=float,
+                        default=0.1,
                         help='drop persons with a lower score (images, videos and JSON)')
-    parser.add_argument('--kpt-thr', type=float, default=0.3,
+    parser.add_argument('--kpt-thr',
+                        type=float,
+                        default=0.3,
                         help='draw keypoints and links with at least this score')
-    parser.add_argument('--max-frames', type=int, default=None,
+    parser.add_argument('--max-frames',
+                        type=int,
+                        default=None,
                         help='stop a video or webcam after this many frames')
     parser.add_argument('--radius', type=int, default=3, help='keypoint radius in pixels')
     parser.add_argument('--thickness', type=int, default=2, help='link width in pixels')
@@ -121,8 +135,9 @@ def resolve_source(text: str) -> Source:
     if not path.exists():
         raise DemoError(f'input not found: {path}')
     if path.is_dir():
-        images = tuple(sorted(p for p in path.iterdir()
-                              if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+        images = tuple(
+            sorted(p for p in path.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
         if not images:
             raise DemoError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in folder {path}')
         return Source(images=images)
@@ -179,8 +194,8 @@ def configure_test(cfg: Config, flip: Optional[bool], scales: Optional[Sequence[
     cfg.model.test_cfg.multiscale_test = bool(aug_scales)
     pack = _find_transform(pipeline, 'PackPoseInputs')
     default_keys = inspect.signature(PackPoseInputs).parameters['meta_keys'].default
-    pack.meta_keys = tuple(dict.fromkeys([*pack.get('meta_keys', default_keys),
-                                          *MULTISCALE_META_KEYS]))
+    pack.meta_keys = tuple(
+        dict.fromkeys([*pack.get('meta_keys', default_keys), *MULTISCALE_META_KEYS]))
 
 
 def _find_transform(pipeline: List[dict], type_name: str) -> dict:
@@ -204,8 +219,7 @@ def build_model(args: argparse.Namespace) -> nn.Module:
 
 def build_visualizer(model: nn.Module, radius: int, thickness: int) -> PoseLocalVisualizer:
     """mmpose's visualizer with the model's dataset meta (keypoint colours, skeleton)."""
-    visualizer = PoseLocalVisualizer(name='higherhrnet_demo', radius=radius,
-                                     line_width=thickness)
+    visualizer = PoseLocalVisualizer(name='higherhrnet_demo', radius=radius, line_width=thickness)
     visualizer.set_dataset_meta(model.dataset_meta)
     return visualizer
 
@@ -219,13 +233,17 @@ def predict(model: nn.Module, image: np.ndarray, score_thr: float) -> PoseDataSa
 
 
 def coco_results(instances: InstanceData, image_id: Union[int, str]) -> List[Dict]:
-    """COCO keypoint results: one dict per person, ``keypoints`` as [x, y, score] * K."""
+    """COCO keypoint results: one dict per person, ``keypoints`` as [x, y, score] * K.
+
+    Keypoint values are rounded to 3 decimals (smaller files); the person ``score`` is kept
+    exact so that ``--score-thr`` can be re-applied to the JSON.
+    """
     keypoints = np.concatenate([instances.keypoints, instances.keypoint_scores[..., None]], -1)
     return [
-        dict(image_id=image_id, category_id=1,
+        dict(image_id=image_id,
+             category_id=1,
              keypoints=[round(float(v), 3) for v in person.reshape(-1)],
-             score=round(float(score), 5))
-        for person, score in zip(keypoints, instances.bbox_scores)
+             score=float(score)) for person, score in zip(keypoints, instances.bbox_scores)
     ]
 
 
@@ -237,8 +255,12 @@ def image_id_of(path: Path) -> Union[int, str]:
 def draw(visualizer: PoseLocalVisualizer, image: np.ndarray, sample: PoseDataSample,
          kpt_thr: float) -> np.ndarray:
     """A BGR copy of ``image`` with the predicted skeletons drawn."""
-    drawn = visualizer.add_datasample('demo', mmcv.bgr2rgb(image), sample, draw_gt=False,
-                                      draw_bbox=False, kpt_thr=kpt_thr)
+    drawn = visualizer.add_datasample('demo',
+                                      mmcv.bgr2rgb(image),
+                                      sample,
+                                      draw_gt=False,
+                                      draw_bbox=False,
+                                      kpt_thr=kpt_thr)
     return mmcv.rgb2bgr(drawn)
 
 
@@ -308,9 +330,8 @@ def run_video(model: nn.Module, visualizer: PoseLocalVisualizer, source: Source,
           f'(model, drawing and encoding)')
 
 
-def _process_frames(model: nn.Module, visualizer: PoseLocalVisualizer,
-                    writer: cv2.VideoWriter, capture: cv2.VideoCapture,
-                    first_frame: np.ndarray, is_webcam: bool,
+def _process_frames(model: nn.Module, visualizer: PoseLocalVisualizer, writer: cv2.VideoWriter,
+                    capture: cv2.VideoCapture, first_frame: np.ndarray, is_webcam: bool,
                     args: argparse.Namespace) -> Tuple[List[Dict], float]:
     """Predict, draw and write frames; returns the per-frame results and the seconds taken."""
     progress = ProgressBar(_expected_frames(capture, args.max_frames))
@@ -319,8 +340,8 @@ def _process_frames(model: nn.Module, visualizer: PoseLocalVisualizer,
         for index, frame in enumerate(_frames(capture, first_frame, args.max_frames)):
             sample = predict(model, frame, args.score_thr)
             writer.write(draw(visualizer, frame, sample, args.kpt_thr))
-            frames.append(dict(frame_id=index,
-                               predictions=coco_results(sample.pred_instances, index)))
+            frames.append(
+                dict(frame_id=index, predictions=coco_results(sample.pred_instances, index)))
             progress.update()
     except KeyboardInterrupt:
         if not is_webcam or not frames:  # Ctrl-C is how a webcam recording ends
@@ -360,8 +381,8 @@ def run(args: argparse.Namespace) -> None:
     capture, first_frame = open_video(source.video)
     try:
         model = build_model(args)
-        run_video(model, build_visualizer(model, args.radius, args.thickness), source,
-                  capture, first_frame, args)
+        run_video(model, build_visualizer(model, args.radius, args.thickness), source, capture,
+                  first_frame, args)
     finally:
         capture.release()
 

@@ -25,6 +25,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 _TRUST_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 def _numpy_globals() -> List[Any]:
@@ -44,10 +45,15 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
     A ``HistoryBuffer`` pickles its statistics methods (``mean``, ``current``, ...) as
     ``getattr(HistoryBuffer, name)``; a general ``getattr`` would let a file reach any
-    attribute of any allow-listed class, so only those lookups are served.
+    attribute of any allow-listed class, so only those lookups are served: the four
+    built-in ones by name, because ``HistoryBuffer.__init__`` registers them in
+    ``_statistics_methods`` only once a buffer exists (not yet in a process that just
+    loads a checkpoint: ``init_model``, ``MMPoseInferencer``, ``tools/demo.py``), and
+    custom ones once registered.
     """
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    if obj is HistoryBuffer and (name in _HISTORY_BUFFER_STATISTICS
+                                 or name in HistoryBuffer._statistics_methods):
         return getattr(obj, name)
     raise pickle.UnpicklingError(f'refusing getattr({obj!r}, {name!r}) in a checkpoint')
 

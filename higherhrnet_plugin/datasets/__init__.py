@@ -1,3 +1,4 @@
+from .samplers import CanvasSizeBatchSampler
 from .transforms import BottomupHeatmapMask, HigherHRNetResize
 
-__all__ = ['HigherHRNetResize', 'BottomupHeatmapMask']
+__all__ = ['HigherHRNetResize', 'BottomupHeatmapMask', 'CanvasSizeBatchSampler']

@@ -77,6 +77,15 @@ def test_runner_checkpoint_holds_message_hub_and_numpy(trained):
     assert isinstance(checkpoint['meta']['seed'], (int, np.integer))
 
 
+def test_runner_checkpoint_loads_before_any_history_buffer_exists(trained, monkeypatch):
+    """A process that only loads (demo, init_model) has not filled the statistics registry."""
+    from mmengine.logging import HistoryBuffer
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})
+    _, ckpt = trained
+    hub = _load_checkpoint(str(ckpt), map_location='cpu')['message_hub']
+    assert 'train/loss' in hub['log_scalars']
+
+
 def test_load_from(trained, tmp_path):
     runner, ckpt = trained
     fresh = _runner(tmp_path, load_from=str(ckpt))

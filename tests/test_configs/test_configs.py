@@ -19,7 +19,7 @@ from mmpose.registry import MODELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _data import (cpu_overrides, coco_folder, crowdpose_folder, data_overrides,  # noqa: E402
-                   input_size_overrides, load_config, toy_folder)
+                   input_size_overrides, load_config, single_thread, toy_folder)
 
 SIZE = 256
 W32_PARAMS = 28_645_331  # the official HigherHRNet-W32 (COCO, 17 keypoints)
@@ -68,11 +68,8 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 @pytest.fixture(scope='module', autouse=True)
 def _one_thread():
-    """One intra-op thread: on 2 shared cores, 2 OpenMP threads can be 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope='module')

@@ -104,6 +104,21 @@ class HigherHRNetResize(BaseTransform):
             ]
         return results
 
+    def canvas_size(self, width: int, height: int) -> Tuple[int, int]:
+        """Scale-1 canvas (W', H') that :meth:`transform` makes of a ``width`` x ``height``
+        image, computed without the image (for samplers that batch equal canvases).
+
+        Args:
+            width (int): Image width w.
+            height (int): Image height h.
+
+        Returns:
+            Tuple[int, int]: (W', H'), the ``input_size`` metainfo of that image.
+        """
+        min_scale = min([1.0, *self.aug_scales])
+        size, _, _ = self.get_size_center_scale((height, width), 1.0, min_scale)
+        return size
+
     def get_size_center_scale(self, img_hw: Tuple[int, int], current_scale: float,
                               min_scale: float) -> Tuple[Tuple[int, int], np.ndarray, np.ndarray]:
         """Canvas (W', H'), centre (c_x, c_y) and canvas extent in image pixels (W'/k, H'/k).

@@ -4,14 +4,17 @@
   prefix, FP16 ones with a leading ``1.`` and half-precision weights) load directly.
 - Multi-scale test images travel in the metainfo (``aug_imgs``) because mmpose's
   ``PackPoseInputs`` and data preprocessor only carry one image size per sample.
+- Predicted persons get ``bboxes`` (their keypoints' extent): mmpose's ``MMPoseInferencer``
+  reports a person's score (``bbox_score``) only next to a ``bbox``.
 """
-from typing import List, Union
+from typing import List, Optional, Union
 
+import numpy as np
 import torch
 from mmengine.model import ImgDataPreprocessor
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
-from mmpose.utils.typing import SampleList
+from mmpose.utils.typing import InstanceList, PixelDataList, SampleList
 from torch import Tensor
 
 from ..utils import to_plugin_layout
@@ -30,7 +33,11 @@ class HigherHRNet(BottomupPoseEstimator):
         - multi-scale test with :class:`HigherHRNetResize` ``aug_scales``: the resized
           images of the extra scales are read from ``metainfo['aug_imgs']`` (list
           ``aug_imgs`` in ``PackPoseInputs.meta_keys``), normalised by the model's data
-          preprocessor like the main image and passed on as mmpose's image pyramid.
+          preprocessor like the main image and passed on as mmpose's image pyramid;
+        - ``pred_instances.bboxes`` (N, 4) ``x1, y1, x2, y2``: the extent of each person's K
+          keypoints (the official code has no boxes). Without them mmpose's
+          ``MMPoseInferencer`` drops the person score (``split_instances`` writes
+          ``bbox_score`` only with a ``bbox``); COCO evaluation ignores them.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -67,3 +74,22 @@ class HigherHRNet(BottomupPoseEstimator):
             data = ImgDataPreprocessor.forward(self.data_preprocessor, dict(inputs=images))
             batches.append(data['inputs'])
         return batches
+
+    def add_pred_to_datasample(self, batch_pred_instances: InstanceList,
+                               batch_pred_fields: Optional[PixelDataList],
+                               batch_data_samples: SampleList) -> SampleList:
+        """As :meth:`BottomupPoseEstimator.add_pred_to_datasample`, adding ``bboxes`` first.
+
+        The boxes are taken in canvas pixels, next to the keypoints, so that mmpose maps
+        both to image pixels alike.
+        """
+        for instances in batch_pred_instances:
+            if 'bboxes' not in instances:
+                instances.bboxes = keypoint_extent(instances.keypoints)
+        return super().add_pred_to_datasample(batch_pred_instances, batch_pred_fields,
+                                              batch_data_samples)
+
+
+def keypoint_extent(keypoints: np.ndarray) -> np.ndarray:
+    """(N, 4) boxes ``x1, y1, x2, y2`` enclosing each of (N, K, 2) ``keypoints``."""
+    return np.concatenate([keypoints.min(axis=1), keypoints.max(axis=1)], axis=1)
