@@ -1,14 +1,16 @@
 """HigherHRNet for mmpose 1.x.
 
 Importing this package (``custom_imports`` in a config does it) registers the backbone
-presets, head, loss, codec and transforms into mmpose's own registries, and installs the
-checkpoint-loading fix for mmengine 0.10.7 under torch >= 2.6 (see :mod:`.compat`).
+presets, head, loss, codec, transforms and sampler into mmpose's own registries, and installs
+two fixes for mmengine 0.10.7 (see :mod:`.compat`): checkpoint loading under torch >= 2.6,
+and the ``pytorch`` launcher on CPU-only machines (gloo).
 """
-from .compat import install_checkpoint_loader
+from .compat import install_checkpoint_loader, install_cpu_distributed
 from .version import __version__
 
 install_checkpoint_loader()
+install_cpu_distributed()
 
 from . import codecs, datasets, models  # noqa: E402,F401  (registration side effects)
 
-__all__ = ['__version__', 'install_checkpoint_loader']
+__all__ = ['__version__', 'install_checkpoint_loader', 'install_cpu_distributed']

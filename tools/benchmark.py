@@ -45,11 +45,13 @@ persons, one repeat, 2 images for throughput).
 import argparse
 import copy
 import json
+import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager, redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -60,6 +62,7 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.structures import InstanceData
@@ -89,6 +92,18 @@ DEFAULT_CONFIG = REPO_ROOT / 'configs' / 'higherhrnet_w32_coco_512.py'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 DECODERS = ('fast', 'reference', 'mmpose')
 DECODE_STAGES = ('nms_topk', 'grouping', 'adjust', 'refine')
+# Synthetic map variants: name -> (perturbed, tag_fill, heat_noise) of synthetic_maps. A trained
+# network's heatmaps are not exactly 0 away from persons ('noisy heatmaps', std 0.02 guessed);
+# 'background tags' has a tag far from every person's away from the keypoints.
+SYNTHETIC_VARIANTS = {
+    'clean': (False, 'nearest', 0.0),
+    'perturbed': (True, 'nearest', 0.0),
+    'noisy heatmaps': (True, 'nearest', 0.02),
+    'background tags': (False, 'background', 0.0),
+}
+# Gaussian sigma of the synthetic maps in canvas pixels: the 1/2-resolution targets (sigma 2)
+# resized x2 onto the canvas, as the aggregated maps of a trained model.
+SYNTHETIC_SIGMA = 4.0
 # The (H, W) of the image whose canvas the synthetic maps use: COCO's most common size.
 SYNTHETIC_IMAGE_HW = (480, 640)
 
@@ -237,20 +252,31 @@ def perturb(keypoints: np.ndarray, visible: np.ndarray, rng: np.random.Generator
     return moved, kept
 
 
-def add_tag_noise(tags: np.ndarray, rng: np.random.Generator, std: float = 0.1) -> np.ndarray:
-    """Tags plus i.i.d. Gaussian noise of ``std`` (every pixel and channel)."""
-    return (tags + rng.normal(0.0, std, size=tags.shape)).astype(np.float32)
+def add_noise(maps: np.ndarray, rng: np.random.Generator, std: float) -> np.ndarray:
+    """Maps plus i.i.d. Gaussian noise of ``std`` (every pixel and channel), float32."""
+    return (maps + rng.normal(0.0, std, size=maps.shape)).astype(np.float32)
 
 
-def synthetic_maps(keypoints: np.ndarray, visible: np.ndarray, canvas: Tuple[int, int],
-                   perturbed: bool, rng: np.random.Generator,
-                   sigma: float = 2.0) -> Tuple[np.ndarray, np.ndarray]:
-    """:func:`render_maps`, after :func:`perturb` and with :func:`add_tag_noise` if perturbed."""
+def synthetic_maps(keypoints: np.ndarray,
+                   visible: np.ndarray,
+                   canvas: Tuple[int, int],
+                   perturbed: bool,
+                   rng: np.random.Generator,
+                   sigma: float = 2.0,
+                   tag_fill: str = 'nearest',
+                   heat_noise: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`render_maps` of (perturbed) keypoints, (noisy) tags and heatmaps.
+
+    ``perturbed``: :func:`perturb` the keypoints (jitter 1 px, 10% missing) and add noise of
+    std 0.1 to the tags; ``heat_noise`` > 0: add noise of that std to the heatmaps.
+    """
     if perturbed:
         keypoints, visible = perturb(keypoints, visible, rng)
-    heatmaps, tags = render_maps(keypoints, visible, canvas, sigma)
+    heatmaps, tags = render_maps(keypoints, visible, canvas, sigma, tag_fill=tag_fill)
     if perturbed:
-        tags = add_tag_noise(tags, rng)
+        tags = add_noise(tags, rng, 0.1)
+    if heat_noise > 0:
+        heatmaps = add_noise(heatmaps, rng, heat_noise)
     return heatmaps, tags
 
 
@@ -423,8 +449,12 @@ def _mmpose_stages(codec: AssociativeEmbedding, heatmaps: Tensor, tags: Tensor,
 # Timing helpers
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> Tuple[float, object]:
-    """Median wall-clock seconds of ``repeats`` calls and the last call's result."""
+def median_seconds(fn: Callable[[], object], repeats: int,
+                   warmup: int = 1) -> Tuple[float, object]:
+    """Median wall-clock seconds of ``repeats`` calls after ``warmup`` untimed ones, and the
+    last call's result."""
+    for _ in range(warmup):
+        fn()
     times, result = [], None
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
@@ -433,8 +463,9 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> Tuple[float, objec
     return statistics.median(times), result
 
 
-def time_decoder(decoder: Decoder, heatmaps: Tensor, tags: Tensor, repeats: int) -> dict:
-    """ms of the whole decoder call and of each stage (medians), and the person count."""
+def time_decoder(decoder: Decoder, heatmaps: Tensor, tags: Tensor,
+                 repeats: int) -> Tuple[dict, ParseResult]:
+    """ms of the whole decoder call and of each stage (medians), the person count; the result."""
     total, result = median_seconds(lambda: decoder.decode(heatmaps, tags), repeats)
     stage_runs = []
     for _ in range(max(1, repeats)):
@@ -445,7 +476,7 @@ def time_decoder(decoder: Decoder, heatmaps: Tensor, tags: Tensor, repeats: int)
         name: 1e3 * statistics.median(run.get(name, 0.0) for run in stage_runs)
         for name in DECODE_STAGES
     }
-    return dict(total_ms=1e3 * total, stages_ms=stages, persons=int(len(result[0])))
+    return dict(total_ms=1e3 * total, stages_ms=stages, persons=int(len(result[0]))), result
 
 
 def time_back_projection(model, keypoints: np.ndarray, meta: dict, repeats: int) -> float:
@@ -473,7 +504,9 @@ def build_model(cfg: Config, checkpoint: Optional[str]) -> torch.nn.Module:
     model.init_weights()
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu')
-    model.dataset_meta = dataset_meta_from_config(cfg, 'test')
+    with warnings.catch_warnings():  # the metainfo file is found in mmpose's package
+        warnings.simplefilter('ignore', UserWarning)
+        model.dataset_meta = dataset_meta_from_config(cfg, 'test')
     return model.eval()
 
 
@@ -519,12 +552,12 @@ def time_image(model, pipeline: Compose, path: Path, decoders: Dict[str, Decoder
     meta = data['data_samples'][0].metainfo
     canvas = tuple(int(v) for v in meta['input_size'])
     with torch.no_grad():
-        net, views = median_seconds(lambda: network(model, data['inputs']), network_repeats)
+        net, views = median_seconds(lambda: network(model, data['inputs']), network_repeats, 0)
         agg, (heatmaps, tags) = median_seconds(
             lambda: aggregate(model, views, canvas, meta['flip_indices']), repeats)
     decoded = {name: time_decoder(d, heatmaps, tags, repeats) for name, d in decoders.items()}
-    keypoints = decoders['fast'].decode(heatmaps, tags)[0]
-    back = time_back_projection(model, keypoints, meta, repeats)
+    back = time_back_projection(model, decoded['fast'][1][0], meta, repeats)
+    decoded = {name: row for name, (row, _) in decoded.items()}
     return dict(image=f'{path.parent.name}/{path.name}', canvas=list(canvas),
                 preprocess_ms=1e3 * pre, network_ms=1e3 * net, aggregation_ms=1e3 * agg,
                 decoders=decoded, back_projection_ms=back)
@@ -536,7 +569,7 @@ def time_canvas(model, canvas: Tuple[int, int], network_repeats: int, repeats: i
     inputs = torch.zeros(1, 3, height, width)
     flip_indices = model.dataset_meta['flip_indices']
     with torch.no_grad():
-        net, views = median_seconds(lambda: network(model, inputs), network_repeats)
+        net, views = median_seconds(lambda: network(model, inputs), network_repeats, 0)
         agg, _ = median_seconds(lambda: aggregate(model, views, canvas, flip_indices), repeats)
     return dict(canvas=list(canvas), network_ms=1e3 * net, aggregation_ms=1e3 * agg)
 
@@ -550,15 +583,15 @@ def time_synthetic(model, pool: Persons, canvas_times: dict, decoders: Dict[str,
     rows = []
     for num_persons in persons:
         layout = crowd_layout(pool, num_persons, canvas)
-        for perturbed in (False, True):
+        for maps, (perturbed, tag_fill, heat_noise) in SYNTHETIC_VARIANTS.items():
             rng = np.random.default_rng([seed, num_persons])
             heatmaps, tags = (torch.from_numpy(m) for m in synthetic_maps(
-                layout.keypoints, layout.visible, canvas, perturbed, rng, sigma=4.0))
+                layout.keypoints, layout.visible, canvas, perturbed, rng, SYNTHETIC_SIGMA,
+                tag_fill, heat_noise))
             for name, decoder in decoders.items():
-                row = time_decoder(decoder, heatmaps, tags, repeats)
-                keypoints = decoder.decode(heatmaps, tags)[0]
+                row, (keypoints, _, _) = time_decoder(decoder, heatmaps, tags, repeats)
                 row['back_projection_ms'] = time_back_projection(model, keypoints, meta, repeats)
-                row.update(num_persons=num_persons, maps='perturbed' if perturbed else 'clean',
+                row.update(num_persons=num_persons, maps=maps,
                            decoder=name, post_percent=_post_percent(canvas_times, row))
                 rows.append(row)
     return rows
@@ -617,12 +650,15 @@ def dataset_num_keypoints(data_dir: Path, name: str) -> int:
 
 def coco_ap(data_dir: Path, dataset: Dataset, predictions: List[dict]) -> float:
     """AP of ``predictions`` with mmpose's ``CocoMetric`` as the HigherHRNet configs use it."""
-    metric = CocoMetric(ann_file=str(data_dir / dataset.ann_file),
-                        nms_mode='none',
-                        score_mode='bbox',
-                        iou_type=dataset.iou_type,
-                        use_area=dataset.use_area)
-    metric.dataset_meta = parse_pose_metainfo(dict(from_file=dataset.metainfo))
+    with redirect_stdout(StringIO()):  # xtcocotools prints while loading the annotations
+        metric = CocoMetric(ann_file=str(data_dir / dataset.ann_file),
+                            nms_mode='none',
+                            score_mode='bbox',
+                            iou_type=dataset.iou_type,
+                            use_area=dataset.use_area)
+    with warnings.catch_warnings():  # the file is found in mmpose's package, as it says
+        warnings.simplefilter('ignore', UserWarning)
+        metric.dataset_meta = parse_pose_metainfo(dict(from_file=dataset.metainfo))
     for pred in predictions:
         # A list ``id`` marks a bottom-up sample: the metric then keeps every instance of the
         # image (with a scalar ``id`` it deduplicates them by id and keeps one).
@@ -679,7 +715,8 @@ def replicated_coco(dst: Path, file_names: Sequence[str], copies: int) -> Path:
 
 def images_per_second(cfg: Config, model, data_root: Path, batch_size: int,
                       use_batch_sampler: bool) -> dict:
-    """Run the val dataloader (no workers) + ``model.test_step`` once over ``data_root``."""
+    """Run the val dataloader (no workers) + ``model.test_step`` over ``data_root``, timed,
+    after one untimed warm-up batch."""
     loader_cfg = copy.deepcopy(cfg.val_dataloader)
     loader_cfg.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
     loader_cfg.dataset.data_root = str(data_root)
@@ -687,6 +724,8 @@ def images_per_second(cfg: Config, model, data_root: Path, batch_size: int,
         loader_cfg.pop('batch_sampler', None)
     loader = Runner.build_dataloader(loader_cfg)
     images, step_seconds, shapes = 0, 0.0, set()
+    with torch.no_grad():
+        model.test_step(next(iter(loader)))  # warm-up: first allocations at this batch shape
     start = time.perf_counter()
     with torch.no_grad():
         for data in loader:
@@ -870,6 +909,7 @@ def image_paths(folders: Sequence[Path], quick: bool) -> List[Path]:
 def run(args: argparse.Namespace) -> dict:
     """Every section; returns the results dict (also the JSON written by ``--out``)."""
     init_default_scope('mmpose')
+    MMLogger.get_current_instance().setLevel(logging.WARNING)  # init and metric chatter
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)

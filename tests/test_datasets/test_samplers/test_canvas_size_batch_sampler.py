@@ -24,13 +24,13 @@ from mmcv import imread
 from mmengine.config import Config
 from mmengine.dataset import Compose, DefaultSampler
 from mmengine.runner import Runner
+from mmpose.registry import MODELS
 from PIL import Image
 from torch.utils.data import SequentialSampler
 
 import higherhrnet_plugin  # noqa: F401  (registers the plugin)
 from higherhrnet_plugin.datasets import CanvasSizeBatchSampler, HigherHRNetResize
 from higherhrnet_plugin.datasets.samplers.canvas_size_batch_sampler import read_image_size
-from mmpose.registry import MODELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from _data import CONFIG_DIR, SHARED_DATA, cpu_overrides  # noqa: E402
@@ -43,11 +43,18 @@ IMAGES = {
     'd.png': (480, 640, None),  # (512, 704)
     'e.jpg': (640, 425, 6),  # decoded 425 x 640 -> (512, 832)
 }
-CANVASES = {'a.png': (704, 512), 'b.png': (768, 512), 'c.png': (768, 512),
-            'd.png': (512, 704), 'e.jpg': (512, 832)}
+CANVASES = {
+    'a.png': (704, 512),
+    'b.png': (768, 512),
+    'c.png': (768, 512),
+    'd.png': (512, 704),
+    'e.jpg': (512, 832)
+}
 # Dataset order: canvases A B A B' D A B E A B' A (B' = c.png, same canvas as b.png).
-ORDER = ['a.png', 'b.png', 'a.png', 'c.png', 'd.png', 'a.png', 'b.png', 'e.jpg', 'a.png',
-         'c.png', 'a.png']
+ORDER = [
+    'a.png', 'b.png', 'a.png', 'c.png', 'd.png', 'a.png', 'b.png', 'e.jpg', 'a.png', 'c.png',
+    'a.png'
+]
 
 
 class FakeDataset:
@@ -97,15 +104,17 @@ def test_canvases_from_image_headers(dataset, image_dir):
     assert read_image_size(str(image_dir / 'e.jpg')) == (425, 640)
 
 
-@pytest.mark.parametrize('batch_size, drop_last, expected', [
-    # Full buckets as they fill, then leftovers in the order their bucket opened.
-    (2, False, [[0, 2], [1, 3], [5, 8], [6, 9], [4], [7], [10]]),
-    (2, True, [[0, 2], [1, 3], [5, 8], [6, 9]]),
-    (3, False, [[0, 2, 5], [1, 3, 6], [4], [7], [8, 10], [9]]),
-    (3, True, [[0, 2, 5], [1, 3, 6]]),
-    (1, False, [[i] for i in range(11)]),
-    (20, False, [[0, 2, 5, 8, 10], [1, 3, 6, 9], [4], [7]]),
-])
+@pytest.mark.parametrize(
+    'batch_size, drop_last, expected',
+    [
+        # Full buckets as they fill, then leftovers in the order their bucket opened.
+        (2, False, [[0, 2], [1, 3], [5, 8], [6, 9], [4], [7], [10]]),
+        (2, True, [[0, 2], [1, 3], [5, 8], [6, 9]]),
+        (3, False, [[0, 2, 5], [1, 3, 6], [4], [7], [8, 10], [9]]),
+        (3, True, [[0, 2, 5], [1, 3, 6]]),
+        (1, False, [[i] for i in range(11)]),
+        (20, False, [[0, 2, 5, 8, 10], [1, 3, 6, 9], [4], [7]]),
+    ])
 def test_batches_order_and_len(dataset, batch_size, drop_last, expected):
     sampler = make_sampler(dataset, batch_size, drop_last=drop_last)
     assert list(sampler) == expected
@@ -149,7 +158,8 @@ def test_wraps_per_rank_samplers(dataset, monkeypatch):
 def test_resize_from_argument_and_errors(dataset, image_dir):
     # A plain torch sampler and an explicit resize (here: another input size) work too.
     no_resize = FakeDataset(dataset.paths, [])
-    sampler = CanvasSizeBatchSampler(SequentialSampler(no_resize), 2,
+    sampler = CanvasSizeBatchSampler(SequentialSampler(no_resize),
+                                     2,
                                      resize=dict(type='HigherHRNetResize', input_size=256))
     assert sampler.canvas(0) == (384, 256)  # 256/480*640 = 341.3 -> 384
     with pytest.raises(ValueError, match='no HigherHRNetResize'):
@@ -176,7 +186,8 @@ def test_canvas_size_equals_transform(image_dir):
 
 EXTRA_COPIES = [  # (source, flip code of cv2.flip, new id)
     ('000000000785.jpg', 1, 1), ('000000040083.jpg', 1, 2), ('000000196141.jpg', 1, 3),
-    ('000000197388.jpg', 1, 4), ('000000000785.jpg', 0, 5), ('000000040083.jpg', 0, 6)]
+    ('000000197388.jpg', 1, 4), ('000000000785.jpg', 0, 5), ('000000040083.jpg', 0, 6)
+]
 
 
 def coco_with_copies(dst: Path) -> Path:
@@ -209,14 +220,14 @@ def predict_all(model, cfg: Config, batch_size: int, by_canvas: bool = True) -> 
             batch_canvases.append([tuple(d.metainfo['input_size']) for d in data['data_samples']])
             for sample in model.test_step(data):
                 pred = sample.pred_instances
-                predictions[sample.metainfo['img_id']] = (
-                    np.asarray(pred.keypoints), np.asarray(pred.keypoint_scores))
+                predictions[sample.metainfo['img_id']] = (np.asarray(pred.keypoints),
+                                                          np.asarray(pred.keypoint_scores))
     return predictions, batch_canvases
 
 
 @pytest.fixture
 def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 spinning OpenMP threads slow to a crawl."""
+    """One intra-op thread: 2 spinning OpenMP threads on a busy 2-core machine crawl."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -257,5 +268,6 @@ def test_batched_test_equals_batch_one(tmp_path, one_thread):
     # Without the sampler the first batch mixes (448, 256) and (384, 256): padding shows.
     mixed, mixed_canvases = predict_all(model, cfg, 4, by_canvas=False)
     assert len(set(mixed_canvases[0])) == 2
-    assert any(mixed[i][0].shape != single[i][0].shape
-               or np.abs(mixed[i][0] - single[i][0]).max() > 1e-2 for i in single)
+    assert any(
+        mixed[i][0].shape != single[i][0].shape or np.abs(mixed[i][0] - single[i][0]).max() > 1e-2
+        for i in single)
