@@ -93,7 +93,8 @@ def mmengine_flops(model: nn.Module, inputs: Tensor) -> Dict[str, int]:
     return dict(analyzer.by_operator(), total=analyzer.total())
 
 
-def complexity(config: str, input_size: Optional[Tuple[int, int]] = None,
+def complexity(config: str,
+               input_size: Optional[Tuple[int, int]] = None,
                with_mmengine: bool = True) -> dict:
     """Parameters and operation counts of ``config`` at ``input_size`` (W, H).
 
@@ -108,8 +109,10 @@ def complexity(config: str, input_size: Optional[Tuple[int, int]] = None,
     model = build_network(cfg)
     width, height = input_size
     inputs = torch.zeros(1, 3, height, width)
-    result = dict(config=Path(config).name, input_size=[width, height],
-                  params=count_parameters(model), official_macs=official_macs(model, inputs))
+    result = dict(config=Path(config).name,
+                  input_size=[width, height],
+                  params=count_parameters(model),
+                  official_macs=official_macs(model, inputs))
     if with_mmengine:
         result['mmengine_flops'] = mmengine_flops(model, inputs)
     readme = OFFICIAL_GMACS.get((Path(config).name, width, height))
@@ -143,9 +146,13 @@ def format_result(result: dict) -> str:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', nargs='?', default=str(DEFAULT_CONFIG))
-    parser.add_argument('--input', nargs='+', type=int, metavar='SIZE',
+    parser.add_argument('--input',
+                        nargs='+',
+                        type=int,
+                        metavar='SIZE',
                         help='input W [H] (one value: square); default: the codec input_size')
-    parser.add_argument('--no-mmengine', action='store_true',
+    parser.add_argument('--no-mmengine',
+                        action='store_true',
                         help='skip mmengine\'s FlopAnalyzer (slow for W48)')
     args = parser.parse_args(argv)
     if args.input is not None:
