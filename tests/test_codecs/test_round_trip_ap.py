@@ -86,8 +86,7 @@ def test_perfect_maps_give_every_person_back(dataset):
             gt = benchmark.load_persons(
                 [a for a in content['annotations'] if a['image_id'] == image['id']], num_keypoints)
             assert len(pred['keypoints']) == len(gt.keypoints), (name, decoder, image['id'])
-            _, _, scale = resize.get_size_center_scale((image['height'], image['width']), 1, 1)
-            size = resize.get_size_center_scale((image['height'], image['width']), 1, 1)[0]
+            size, _, scale = resize.get_size_center_scale((image['height'], image['width']), 1, 1)
             # decoders are exact to 0.25 canvas px: s / W' image px
             tolerance = 0.25 * scale[0] / size[0] + 1e-3
             for keypoints, visible in zip(gt.keypoints, gt.visible):

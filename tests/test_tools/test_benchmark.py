@@ -223,3 +223,12 @@ def test_quick_run(tmp_path, capsys):
     assert len(results['targets']) == 4
     printed = capsys.readouterr().out
     assert '| persons | maps | decoder | found |' in printed and '## Targets' in printed
+
+
+def test_sections(tmp_path, capsys):
+    out = tmp_path / 'ap.json'
+    assert benchmark.main(['--quick', '--sections', 'ap', '--out', str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert set(results) == {'environment', 'round_trip_ap', 'targets'}
+    assert list(results['targets']) == ['|AP fast - AP reference| <= 0.1']
+    assert '## Real images' not in capsys.readouterr().out
