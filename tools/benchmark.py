@@ -88,8 +88,9 @@ from torch import Tensor
 import higherhrnet_plugin  # noqa: F401  (registers the model, codec and transforms)
 from higherhrnet_plugin.codecs.utils.parser_common import (empty_result, official_candidates,
                                                            prepare_maps)
-from higherhrnet_plugin.codecs.utils.parser_fast import (_Groups, fill_missing, find_candidates,
-                                                         quarter_pixel)
+from higherhrnet_plugin.codecs.utils.parser_fast import (_Groups, fill_missing,
+                                                         fill_missing_from_peaks, find_candidates,
+                                                         quarter_pixel, refine_peaks)
 from higherhrnet_plugin.codecs.utils.parser_reference import (adjust_people, match_by_tag,
                                                               refine_person)
 from higherhrnet_plugin.datasets.transforms import HigherHRNetResize
@@ -423,7 +424,13 @@ def _fast_stages(codec, heatmaps: Tensor, tags: Tensor, timer: StageTimer) -> Pa
         keypoints[found] = quarter_pixel(heatmaps, np.nonzero(found)[1], flat[found])
         instance_scores = values.mean(axis=1)
     with timer('refine'):
-        fill_missing(keypoints, values, flat, person_tags, heatmaps, tags)
+        if codec.decode_refine_search == 'full':
+            fill_missing(keypoints, values, flat, person_tags, heatmaps, tags)
+        else:
+            peaks = refine_peaks(heatmaps, tags, candidates, (values == 0).any(axis=0),
+                                 codec.decode_nms_kernel, codec.decode_topk,
+                                 codec.decode_keypoint_thr)
+            fill_missing_from_peaks(keypoints, values, person_tags, heatmaps, peaks)
     return keypoints, values, instance_scores
 
 

@@ -14,7 +14,7 @@ from torch import Tensor
 from .utils.heatmap_targets import (gaussian_kernel, keypoint_cells, multi_person_heatmaps,
                                     tag_indices)
 from .utils.parser_common import resolve_keypoint_order
-from .utils.parser_fast import parse_fast
+from .utils.parser_fast import REFINE_SEARCHES, parse_fast
 from .utils.parser_reference import parse_reference
 
 ArrayOrTensor = Union[np.ndarray, Tensor]
@@ -31,7 +31,10 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
     1/2 of the input for the official recipe) and, at ``tag_level`` only, the flat positions
     where the associative-embedding tags of each person are read. Decoding groups keypoints by
     tag with the official ``HeatmapParser`` semantics (``decode_mode='reference'``) or a
-    vectorised equivalent (``'fast'``).
+    vectorised equivalent (``'fast'``). The fast parser's refine searches a missing keypoint
+    among its ``decode_topk`` highest NMS peaks by default (``decode_refine_search='peaks'``,
+    cheap; it may fill a missing keypoint differently from the official full-map search,
+    never changing grouping or instance scores); ``'full'`` is the exact official search.
 
     Note:
         - instance number: N (N' = min(N, ``max_num_people``))
@@ -89,6 +92,10 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
         decode_adjust (bool): Quarter-pixel shift toward the higher neighbour and +0.5.
             Defaults to ``True``.
         decode_refine (bool): Fill missing keypoints from the tag maps. Defaults to ``True``.
+        decode_refine_search (str): Refine search of the ``'fast'`` parser: ``'peaks'``
+            (the missing keypoint's top-k NMS peaks only) or ``'full'`` (whole map, exactly
+            official). The ``'reference'`` parser always searches the whole map.
+            Defaults to ``'peaks'``.
         decode_keypoint_order (Sequence[int], optional): Grouping order of the keypoints.
             ``None`` gives the official order: the first K entries of the COCO order where they
             form a permutation (K = 17; CrowdPose K = 14), else index order.
@@ -127,6 +134,7 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
                  decode_max_instances: int = 30,
                  decode_adjust: bool = True,
                  decode_refine: bool = True,
+                 decode_refine_search: str = 'peaks',
                  decode_keypoint_order: Optional[Sequence[int]] = None) -> None:
         super().__init__()
         self.input_size = _size_pair(input_size, 'input_size')
@@ -151,6 +159,10 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
         self.decode_max_instances = _integer(decode_max_instances, 'decode_max_instances', 1)
         self.decode_adjust = _boolean(decode_adjust, 'decode_adjust')
         self.decode_refine = _boolean(decode_refine, 'decode_refine')
+        if decode_refine_search not in REFINE_SEARCHES:
+            raise ValueError(f'decode_refine_search must be one of {REFINE_SEARCHES}, '
+                             f'got {decode_refine_search!r}')
+        self.decode_refine_search = decode_refine_search
         self.decode_keypoint_order = _keypoint_order(decode_keypoint_order)
         self.kernel = gaussian_kernel(self.sigma)
 
@@ -217,16 +229,17 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
             heatmaps = heatmaps.detach().cpu()
         if isinstance(tags, Tensor):
             tags = tags.detach().cpu()
-        return _PARSERS[self.decode_mode](heatmaps,
-                                          tags,
-                                          nms_kernel=self.decode_nms_kernel,
-                                          topk=self.decode_topk,
-                                          detection_threshold=self.decode_keypoint_thr,
-                                          tag_threshold=self.decode_tag_thr,
-                                          max_num_people=self.decode_max_instances,
-                                          adjust=self.decode_adjust,
-                                          refine=self.decode_refine,
-                                          keypoint_order=self._grouping_order(heatmaps.shape[0]))
+        options = dict(nms_kernel=self.decode_nms_kernel,
+                       topk=self.decode_topk,
+                       detection_threshold=self.decode_keypoint_thr,
+                       tag_threshold=self.decode_tag_thr,
+                       max_num_people=self.decode_max_instances,
+                       adjust=self.decode_adjust,
+                       refine=self.decode_refine,
+                       keypoint_order=self._grouping_order(heatmaps.shape[0]))
+        if self.decode_mode == 'fast':  # the reference parser has only the full search
+            options['refine_search'] = self.decode_refine_search
+        return _PARSERS[self.decode_mode](heatmaps, tags, **options)
 
     def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor) -> List[Instances]:
         """Group the keypoints of every image of a batch.

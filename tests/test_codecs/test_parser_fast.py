@@ -142,20 +142,22 @@ def test_fast_equals_reference_on_separated_persons(seed):
         heatmaps, tags = grid_maps(rng, num_persons, **options)
         reference = parse_reference(heatmaps, tags)
         assert len(reference[0]) >= num_persons
-        assert_same_persons(parse_fast(heatmaps, tags), reference)
+        assert_same_persons(parse_fast(heatmaps, tags, refine_search='full'), reference)
 
 
 @pytest.mark.parametrize('seed', range(3))
 def test_fast_equals_reference_on_tangled_persons(seed):
     # Tied assignments abound here: fast must defer to Munkres exactly where they matter.
     heatmaps, tags = tangled_maps(np.random.default_rng(seed), 12)
-    assert_same_persons(parse_fast(heatmaps, tags), parse_reference(heatmaps, tags))
+    assert_same_persons(parse_fast(heatmaps, tags, refine_search='full'),
+                        parse_reference(heatmaps, tags))
 
 
 @pytest.mark.parametrize('adjust, refine', [(False, False), (True, False), (False, True)])
 def test_fast_equals_reference_without_adjust_or_refine(adjust, refine):
     heatmaps, tags = grid_maps(np.random.default_rng(7), 9, missing=0.2, weak=0.1)
-    assert_same_persons(parse_fast(heatmaps, tags, adjust=adjust, refine=refine),
+    assert_same_persons(parse_fast(heatmaps, tags, adjust=adjust, refine=refine,
+                                   refine_search='full'),
                         parse_reference(heatmaps, tags, adjust=adjust, refine=refine))
 
 
@@ -171,7 +173,7 @@ def test_fast_replays_key_collisions(first_tag):
                                 (2, 6, 6, 0.7, (0.0, 3.0)), (2, 2, 6, 0.6, (0.0, 3.0))]:
         heatmaps[k, y, x] = value
         tags[k, y, x] = tag
-    fast = parse_fast(heatmaps, tags)
+    fast = parse_fast(heatmaps, tags, refine_search='full')
     assert len(fast[0]) == (1 if first_tag == 0.0 else 2)
     np.testing.assert_array_equal(fast[0][0, 2], [2.25, 6.25])
     for got, want in zip(fast, parse_reference(heatmaps, tags)):
@@ -234,6 +236,59 @@ def test_refine_search_equals_full_map_argmax(tag_dim):
             assert best == np.argmax(heatmap - np.round(distances))
 
 
+@pytest.mark.parametrize('seed', range(6))
+def test_peaks_refine_equals_reference_when_winners_are_peaks(seed):
+    # Every missing keypoint keeps a weak bump (0.05, below the threshold) in its person's
+    # cell, whose tag is the person's: the full-map winner is that bump, a top-k peak.
+    rng = np.random.default_rng(100 + seed)
+    for num_persons in rng.integers(1, 21, 3):
+        heatmaps, tags = grid_maps(rng, num_persons, weak=0.2)
+        reference = parse_reference(heatmaps, tags)
+        assert (reference[1] < 0.1).any()  # some keypoints were refined
+        assert_same_persons(parse_fast(heatmaps, tags), reference)
+
+
+def test_peaks_refine_differs_where_the_winner_is_no_peak():
+    # Keypoint 0: one peak 0.9 (tag 0) -> person A. Keypoint 1: one peak 0.8 (tag 2), 2 away
+    # from A's tag -> person B. Elsewhere the maps are 0 with tag 0.
+    # A misses keypoint 1: the full map scores 0.8 - round(2) = -1.2 at the peak and
+    # 0 - round(0) = 0 elsewhere, so the official winner is pixel (0, 0), value 0: no fill.
+    # 'peaks' only sees the peak and fills it: (6, 6) + 0.5 - 0.25 (tied neighbours), 0.8.
+    # B misses keypoint 0: the peak scores 0.9 - round(2) = -1.1, every other pixel
+    # 0 - round(2) = -2: both searches fill (1.25, 1.25) with 0.9.
+    heatmaps = np.zeros((2, 8, 8), np.float32)
+    tags = np.zeros((2, 8, 8, 1), np.float32)
+    heatmaps[0, 1, 1], heatmaps[1, 6, 6], tags[1, 6, 6] = 0.9, 0.8, 2.0
+    reference = parse_reference(heatmaps, tags)
+    full = parse_fast(heatmaps, tags, refine_search='full')
+    peaks = parse_fast(heatmaps, tags)
+    for got, want in zip(full, reference):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(reference[0], [[[1.25, 1.25], [0, 0]], [[1.25, 1.25],
+                                                                         [6.25, 6.25]]])
+    np.testing.assert_array_equal(reference[1], np.float32([[0.9, 0], [0.9, 0.8]]))
+    np.testing.assert_array_equal(peaks[0], [[[1.25, 1.25], [6.25, 6.25]],
+                                             [[1.25, 1.25], [6.25, 6.25]]])
+    np.testing.assert_array_equal(peaks[1], np.float32([[0.9, 0.8], [0.9, 0.8]]))
+    np.testing.assert_array_equal(peaks[2], reference[2])  # instance scores: before refine
+
+
+def test_peaks_refine_ties_take_the_first_pixel():
+    # Keypoint 1 of person A (tag 0) has two below-threshold peaks of equal value 0.05 and
+    # tags 0.4 and -0.4 (both round to 0), far apart: the first in raster order wins, as
+    # the official argmax; a third, higher peak with tag 1.6 scores 0.09 - 2 and loses.
+    heatmaps = np.zeros((2, 12, 12), np.float32)
+    tags = np.zeros((2, 12, 12, 1), np.float32)
+    heatmaps[0, 5, 5] = 0.9
+    for (y, x), value, tag in [((9, 2), 0.05, -0.4), ((3, 8), 0.05, 0.4), ((0, 0), 0.09, 1.6)]:
+        heatmaps[1, y, x], tags[1, y, x] = value, tag
+    peaks = parse_fast(heatmaps, tags)
+    np.testing.assert_array_equal(peaks[0][0, 1], [8.25, 3.25])
+    np.testing.assert_array_equal(peaks[1][0], np.float32([0.9, 0.05]))
+    for got, want in zip(peaks, parse_reference(heatmaps, tags)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_fast_input_checks():
     heatmaps, tags = grid_maps(np.random.default_rng(0), 2)
     for got, want in zip(parse_fast(torch.from_numpy(heatmaps), torch.from_numpy(tags)),
@@ -241,6 +296,8 @@ def test_fast_input_checks():
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError):
         parse_fast(heatmaps, tags, detection_threshold=-0.1)
+    with pytest.raises(ValueError):
+        parse_fast(heatmaps, tags, refine_search='exact')
     with pytest.raises(ValueError):
         parse_fast(heatmaps, tags[:, :-1])
 
@@ -287,4 +344,5 @@ def test_coco_fast_equals_reference():
     (heatmaps,
      tags), _, _ = coco_maps(image,
                              [a for a in coco['annotations'] if a['image_id'] == image['id']])
-    assert_same_persons(parse_fast(heatmaps, tags), parse_reference(heatmaps, tags))
+    assert_same_persons(parse_fast(heatmaps, tags, refine_search='full'),
+                        parse_reference(heatmaps, tags))
