@@ -4,7 +4,8 @@ For every image of ../shared/data/{coco,crowdpose,ochuman}, the GT keypoints are
 onto the image's ``HigherHRNetResize`` canvas, drawn as perfect aggregated maps (a Gaussian
 per visible keypoint sampled at pixel centres, one tag per person on both flip channels:
 ``tools/benchmark.py``'s ``render_maps``), decoded by the ``fast`` and ``reference``
-parsers, projected back with mmpose's formula and evaluated as the configs do
+parsers (``fast`` with its default ``refine_search='peaks'``, and ``fast-full``, its exact
+``'full'`` refine), projected back with mmpose's formula and evaluated as the configs do
 (``nms_mode='none'``, ``score_mode='bbox'``; CrowdPose with ``iou_type='keypoints_crowd'``,
 ``use_area=False``). Perturbed maps move the peaks by up to 1 px, drop 10% of the joints
 and add noise of std 0.1 to the tags (seeded per image).
@@ -27,7 +28,7 @@ CONFIGS = {
     'crowdpose': 'higherhrnet_w32_crowdpose_512.py',
     'ochuman': 'higherhrnet_w32_coco_512.py',
 }
-DECODERS = ('fast', 'reference')
+DECODERS = ('fast', 'reference')  # compared by AP
 
 
 def _load_tool():
@@ -60,6 +61,9 @@ def dataset(request):
     num_keypoints = benchmark.dataset_num_keypoints(data_dir, name)
     decoders = benchmark.build_decoders(cfg.model.head.decoder, (64, 64), num_keypoints)
     decoders = {d: decoders[d] for d in DECODERS}
+    decoders['fast-full'] = benchmark.build_decoders(
+        dict(cfg.model.head.decoder, decode_refine_search='full'), (64, 64),
+        num_keypoints)['fast']
     resize = benchmark.config_resize(cfg)
     predictions = {
         maps:
@@ -110,8 +114,8 @@ def test_perturbed_maps_fast_ap_equals_reference(dataset, capsys):
 
 
 @pytest.mark.parametrize('maps', ['perfect', 'perturbed'])
-def test_fast_differs_from_reference_only_on_plateaus(dataset, maps):
-    """Equal scores; a keypoint may sit on the other pixel of a 2-pixel plateau.
+def test_fast_full_differs_from_reference_only_on_plateaus(dataset, maps):
+    """Exact refine: equal scores; a keypoint may sit on the other pixel of a 2-pixel plateau.
 
     A GT coordinate that falls on an integer canvas coordinate gives two equal peak pixels;
     both survive the official NMS and their order (torch.topk's vs pixel order in ``fast``)
@@ -120,7 +124,7 @@ def test_fast_differs_from_reference_only_on_plateaus(dataset, maps):
     name, predictions, resize = dataset
     content = json.loads((SHARED_DATA / name / benchmark.DATASETS[name].ann_file).read_text())
     moved = total = 0
-    for image, fast, reference in zip(content['images'], predictions[maps]['fast'],
+    for image, fast, reference in zip(content['images'], predictions[maps]['fast-full'],
                                       predictions[maps]['reference']):
         for key in ('keypoint_scores', 'bbox_scores'):
             assert np.array_equal(fast[key], reference[key]), key
@@ -130,3 +134,14 @@ def test_fast_differs_from_reference_only_on_plateaus(dataset, maps):
         moved += np.any(step > 0.25, axis=-1).sum()
         total += step.shape[0] * step.shape[1]
     assert moved <= 0.1 * total
+
+
+@pytest.mark.parametrize('maps', ['perfect', 'perturbed'])
+def test_fast_peaks_refine_keeps_persons_and_their_scores(dataset, maps):
+    """The 'peaks' refine changes only refined keypoints: same persons, same person scores."""
+    name, predictions, _ = dataset
+    for peaks, full in zip(predictions[maps]['fast'], predictions[maps]['fast-full']):
+        assert np.array_equal(peaks['bbox_scores'], full['bbox_scores'])
+        grouped = full['keypoint_scores'] > 0.1  # the detection threshold: not refined
+        assert np.array_equal(peaks['keypoint_scores'][grouped], full['keypoint_scores'][grouped])
+        assert np.array_equal(peaks['keypoints'][grouped], full['keypoints'][grouped])

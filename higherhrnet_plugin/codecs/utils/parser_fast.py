@@ -407,7 +407,7 @@ def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candid
     """The ``topk`` highest positive NMS peaks of each ``needed`` keypoint.
 
     A keypoint with ``topk`` candidates above ``threshold`` already has them. The others are
-    searched again with lower thresholds (``threshold / 4``, ``/ 16``, then 0) until
+    searched again with lower thresholds (``threshold / 2``, ``/ 4``, ``/ 16``, then 0) until
     ``topk`` peaks are above the current one; each stage is exact, since every peak it
     misses is no larger than the peaks it found. Most maps stop at an early stage, sparing
     the scan of the whole positive background.
@@ -426,7 +426,7 @@ def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candid
     """
     peaks = {k: candidates[k] for k in np.nonzero(needed)[0]}
     pending = [k for k, c in peaks.items() if len(c.flat) < topk]
-    for stage in (threshold / 4, threshold / 16, 0.0):
+    for stage in (threshold / 2, threshold / 4, threshold / 16, 0.0):
         if not pending or stage >= threshold:
             break
         found = find_candidates(heatmaps[pending], tags[pending], nms_kernel, topk, stage)
