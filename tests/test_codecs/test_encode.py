@@ -399,7 +399,8 @@ def test_decode_forwards_the_decode_arguments(monkeypatch, mode):
                        decode_tag_thr=0.5,
                        decode_max_instances=12,
                        decode_adjust=False,
-                       decode_refine=False)
+                       decode_refine=False,
+                       decode_refine_search='full')
     heatmaps = torch.rand(17, 8, 8, requires_grad=True)
     keypoints, keypoint_scores, instance_scores = codec.decode(heatmaps, torch.rand(17, 8, 8, 1))
     assert keypoints.shape == (1, 17, 2) and instance_scores.shape == (1, )
@@ -413,7 +414,9 @@ def test_decode_forwards_the_decode_arguments(monkeypatch, mode):
         max_num_people=12,
         adjust=False,
         refine=False,
-        keypoint_order=(0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16))
+        keypoint_order=(0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16),
+        # The refine search is a fast-parser option: reference always searches the full map.
+        **(dict(refine_search='full') if mode == 'fast' else {}))
 
 
 def test_decode_keypoint_order(monkeypatch):
