@@ -16,7 +16,6 @@ The overrides are flat ``{dotted.key: value}`` dicts, applied in-process with
     cfg.merge_from_dict({**cpu_overrides(), **data_overrides(cfg, root),
                          **input_size_overrides(cfg, 256)})
 """
-import importlib.util
 import os
 import signal
 import subprocess
@@ -27,6 +26,8 @@ from typing import Any, Dict, Iterator, List
 
 import torch
 from mmengine.config import Config
+
+from _tools import load_tool
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +92,7 @@ def toy_folder(dst: Path, num_train: int = 4, num_val: int = 2, size: int = 256)
     Returns:
         Path: ``dst``, usable as the toy config's ``data_root``.
     """
-    tool = REPO_ROOT / 'tools' / 'make_toy_dataset.py'
-    spec = importlib.util.spec_from_file_location('make_toy_dataset', tool)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
+    module = load_tool('make_toy_dataset')
     argv = ['--out', str(dst), '--num-train', str(num_train), '--num-val', str(num_val),
             '--size', str(size), '--seed', '0']
     if module.main(argv) != 0:

@@ -10,15 +10,16 @@ parsers (``fast`` with its default ``refine_search='peaks'``, and ``fast-full``,
 ``use_area=False``). Perturbed maps move the peaks by up to 1 px, drop 10% of the joints
 and add noise of std 0.1 to the tags (seeded per image).
 """
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from mmengine.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tools import load_tool  # noqa: E402
 
 REPO = Path(__file__).parents[2]
 SHARED_DATA = REPO / '..' / 'shared' / 'data'
@@ -31,25 +32,8 @@ CONFIGS = {
 DECODERS = ('fast', 'reference')  # compared by AP
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('hhr_benchmark_tool',
-                                                  REPO / 'tools' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-benchmark = _load_tool()
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One torch thread: on the shared 2-core machine, 2 threads under load are ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+benchmark = load_tool('benchmark')
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module', params=list(CONFIGS))

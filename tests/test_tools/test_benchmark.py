@@ -1,5 +1,4 @@
 """Tests of tools/benchmark.py: synthetic maps, staged decoders, stage composition, quick run."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,30 +12,16 @@ from mmengine.config import Config
 
 from higherhrnet_plugin.datasets.transforms.higher_hrnet_resize import get_warp_matrix
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tools import load_tool  # noqa: E402
+
 REPO = Path(__file__).parents[2]
-TOOL = REPO / 'tools' / 'benchmark.py'
 CONFIG = REPO / 'configs' / 'higherhrnet_w32_coco_512.py'
 SHARED_DATA = REPO / '..' / 'shared' / 'data'
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('hhr_benchmark_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-benchmark = _load_tool()
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One torch thread: on the shared 2-core machine, 2 threads under load are ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+benchmark = load_tool('benchmark')
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

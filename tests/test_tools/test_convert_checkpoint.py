@@ -1,5 +1,4 @@
 """Tests of tools/convert_checkpoint.py on rebuilt published checkpoints and on bad files."""
-import importlib.util
 import os
 import sys
 from collections import OrderedDict
@@ -15,23 +14,18 @@ from mmpose.registry import MODELS
 import higherhrnet_plugin
 from higherhrnet_plugin.compat.checkpoint_loader import trusted_load
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tools import load_module, load_tool  # noqa: E402
+
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 DATA = REPO / '..' / 'shared' / 'data'
 W32_512 = 'configs/higherhrnet_w32_coco_512.py'
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load('convert_checkpoint', REPO / 'tools' / 'convert_checkpoint.py')
+tool = load_tool('convert_checkpoint')
 # The published-family builders live with the layout tests; reuse rather than copy them.
-layouts = _load('checkpoint_layout_cases',
+layouts = load_module('checkpoint_layout_cases',
                 TESTS / 'test_models' / 'test_utils' / 'test_checkpoint_layout.py')
 
 PUBLISHED = {  # file name -> family, as the files are named by their publishers

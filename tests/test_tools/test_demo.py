@@ -1,5 +1,4 @@
 """Tests of tools/demo.py: a randomly initialised toy model on a real image and video."""
-import importlib.util
 import json
 import math
 import subprocess
@@ -16,6 +15,9 @@ from mmpose.apis import MMPoseInferencer, init_model
 
 from higherhrnet_plugin.datasets.transforms import HigherHRNetResize
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tools import load_tool  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / '..' / 'shared' / 'data'
 TOOL = REPO / 'tools' / 'demo.py'
@@ -26,15 +28,7 @@ NUM_FRAMES = 3
 NUM_KEYPOINTS = 17
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('demo', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_tool()
+demo = load_tool('demo')
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,4 @@
 """Tests of tools/flops.py: parameter and MAC counts in the official README's convention."""
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -7,28 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-TOOL = Path(__file__).parents[2] / 'tools' / 'flops.py'
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tools import load_tool  # noqa: E402
+
 CONFIGS = Path(__file__).parents[2] / 'configs'
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('hhr_flops_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-flops = _load_tool()
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One torch thread: on the shared 2-core machine, 2 threads under load are ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+flops = load_tool('flops')
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 # Head of W32: the transposed conv takes 32 features + 34 predictions (17 heatmaps + 17 tags)

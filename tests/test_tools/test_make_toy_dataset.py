@@ -1,6 +1,5 @@
 """Tests of tools/make_toy_dataset.py (the synthetic COCO keypoint dataset)."""
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +11,9 @@ import pytest
 import xtcocotools.mask as cocomask
 from xtcocotools.coco import COCO
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tools import load_tool  # noqa: E402
+
 TOOL = Path(__file__).parents[2] / 'tools' / 'make_toy_dataset.py'
 SIZE = (160, 128)  # (w, h): non-square, so a swapped width/height shows up
 NUM_TRAIN, NUM_VAL, SEED = 24, 6, 3
@@ -20,15 +22,7 @@ NUM_TRAIN, NUM_VAL, SEED = 24, 6, 3
 GOLDEN_TRAIN_SHA256 = '7cd91406b528a4e6500468d901263386392e5b73a177b73fd56fefcc86bfc238'
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('make_toy_dataset', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-toy = _load_tool()
+toy = load_tool('make_toy_dataset')
 
 
 def _sha256(path: Path) -> str:

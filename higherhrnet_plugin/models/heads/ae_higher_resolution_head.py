@@ -5,11 +5,9 @@ Architecture and test-time aggregation follow the official code
 ``lib/core/inference.py``, MIT licence); ``aggregation='mmpose0x'`` follows mmpose 0.x
 (``mmpose/core/evaluation/bottom_up_eval.py``).
 """
-import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
 from mmpose.models.backbones.resnet import BasicBlock
 from mmpose.models.heads.base_head import BaseHead
@@ -18,14 +16,12 @@ from mmpose.utils.typing import (Features, OptConfigType, OptMultiConfig, OptSam
                                  Predictions, SampleList)
 from torch import Tensor, nn
 
-# The head reads HRNet's 1/4 branch; every deconv layer halves the stride.
-_INPUT_STRIDE = 4
+from ..utils.head_utils import (LevelOutputs, check_lengths, crop_levels, level_fields, level_mask,
+                                resize_maps, select_sample)
+
 # ConvTranspose2d (padding, output_padding) giving exactly 2x the input size (official table).
 _DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
 _AGGREGATIONS = ('official', 'mmpose0x')
-
-# Outputs of one forward pass: one (B, C_l, H_l, W_l) tensor per level.
-LevelOutputs = List[Tensor]
 
 
 @MODELS.register_module()
@@ -107,11 +103,11 @@ class AEHigherResolutionHead(BaseHead):
                  decoder: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
-        _check_lengths(num_deconv_layers,
+        check_lengths(num_deconv_layers,
                        deconv_out_channels=deconv_out_channels,
                        deconv_kernel_sizes=deconv_kernel_sizes,
                        cat_output=cat_output)
-        _check_lengths(num_deconv_layers + 1, with_ae_loss=with_ae_loss)
+        check_lengths(num_deconv_layers + 1, with_ae_loss=with_ae_loss)
         if final_kernel_size not in (1, 3):
             raise ValueError(f'final_kernel_size must be 1 or 3, got {final_kernel_size}')
 
@@ -214,9 +210,9 @@ class AEHigherResolutionHead(BaseHead):
         outputs = self.forward(feats)
         heatmaps, masks = [], []
         for level, output in enumerate(outputs):
-            level_fields = [_level_fields(d, level, len(outputs)) for d in batch_data_samples]
-            heatmaps.append(torch.stack([fields.heatmaps for fields in level_fields]))
-            masks.append(torch.stack([_mask(fields, output) for fields in level_fields]))
+            per_sample = [level_fields(d, level, len(outputs)) for d in batch_data_samples]
+            heatmaps.append(torch.stack([fields.heatmaps for fields in per_sample]))
+            masks.append(torch.stack([level_mask(fields, output) for fields in per_sample]))
         keypoint_indices = [d.gt_instance_labels.keypoint_indices for d in batch_data_samples]
         return self.loss_module(outputs, heatmaps, masks, keypoint_indices)
 
@@ -259,7 +255,7 @@ class AEHigherResolutionHead(BaseHead):
         preds, fields = [], []
         for index, data_sample in enumerate(batch_data_samples):
             canvas = tuple(int(v) for v in data_sample.metainfo['input_size'])
-            heatmaps, tags = self._aggregate_scales(_select_sample(scale_views, index), scales,
+            heatmaps, tags = self._aggregate_scales(select_sample(scale_views, index), scales,
                                                     canvas, flip_indices, aggregation)
             preds.append(self._decode(heatmaps, tags))
             # PixelData holds (C, H, W) maps: tags (K, H, W, L) -> (L*K, H, W), L-major.
@@ -319,7 +315,7 @@ class AEHigherResolutionHead(BaseHead):
         padded outputs), ``canvas_hw`` the scale-1 (H, W) everything is projected to.
         """
         view_maps = [
-            self._aggregate_levels(_crop_levels(levels, scale_canvas, flipped=view == 1),
+            self._aggregate_levels(crop_levels(levels, scale_canvas, flipped=view == 1),
                                    canvas_hw, flip_indices if view == 1 else None, aggregation)
             for view, levels in enumerate(views)
         ]
@@ -346,12 +342,12 @@ class AEHigherResolutionHead(BaseHead):
         """
         if aggregation == 'official':
             # Resize to the highest-resolution level, then mirror, average, project.
-            levels = [_resize(level, levels[-1].shape[-2:]) for level in levels]
+            levels = [resize_maps(level, levels[-1].shape[-2:]) for level in levels]
             levels = [self._unflip(level, flip_indices) for level in levels]
             heatmaps, tags = self._split_levels(levels)
-            return _resize(heatmaps, canvas_hw), [_resize(tag, canvas_hw) for tag in tags]
+            return resize_maps(heatmaps, canvas_hw), [resize_maps(tag, canvas_hw) for tag in tags]
         # mmpose 0.x: mirror at native resolution, resize every level straight to the canvas.
-        levels = [_resize(self._unflip(level, flip_indices), canvas_hw) for level in levels]
+        levels = [resize_maps(self._unflip(level, flip_indices), canvas_hw) for level in levels]
         return self._split_levels(levels)
 
     def _split_levels(self, levels: LevelOutputs) -> Tuple[Tensor, List[Tensor]]:
@@ -381,57 +377,3 @@ class AEHigherResolutionHead(BaseHead):
         return InstanceData(keypoints=keypoints,
                             keypoint_scores=keypoint_scores,
                             bbox_scores=instance_scores)
-
-
-def _check_lengths(expected: int, **sequences: Sequence) -> None:
-    """Raise if a per-layer/per-level argument does not have ``expected`` entries."""
-    for name, value in sequences.items():
-        if len(value) != expected:
-            raise ValueError(f'{name} needs {expected} entries, got {tuple(value)}')
-
-
-def _level_fields(data_sample, level: int, num_levels: int) -> PixelData:
-    """The ``PixelData`` of one level of a sample's multi-level targets."""
-    gt_fields = data_sample.gt_fields
-    if getattr(gt_fields, 'nlevel', None) != num_levels:
-        raise ValueError(f'targets have {getattr(gt_fields, "nlevel", 1)} levels, '
-                         f'the head predicts {num_levels}')
-    return gt_fields[level]
-
-
-def _mask(fields: PixelData, output: Tensor) -> Tensor:
-    """(H_l, W_l) supervision mask of a level; all ones if the pipeline made none."""
-    if 'heatmap_mask' not in fields:
-        return output.new_ones(output.shape[-2:], dtype=torch.bool)
-    return fields.heatmap_mask.reshape(fields.heatmap_mask.shape[-2:])
-
-
-def _select_sample(scale_views: List[List[LevelOutputs]], index: int) -> List[List[LevelOutputs]]:
-    """One sample's (1, C, H, W) slices of every scale, view and level."""
-    return [[[level[index:index + 1] for level in levels] for levels in views]
-            for views in scale_views]
-
-
-def _crop_levels(levels: LevelOutputs, canvas: Tuple[int, int], flipped: bool) -> LevelOutputs:
-    """Cut a sample's canvas out of its (padded) level outputs.
-
-    Batching pads on the right/bottom; the flipped input was mirrored after padding, so its
-    canvas sits at the right edge of the flipped outputs.
-    """
-    width, height = canvas
-    cropped = []
-    for level_index, level in enumerate(levels):
-        stride = _INPUT_STRIDE / 2**level_index
-        h, w = math.ceil(height / stride), math.ceil(width / stride)
-        full_w = level.shape[-1]
-        left = full_w - w if flipped else 0
-        cropped.append(level[..., :h, left:left + w])
-    return cropped
-
-
-def _resize(maps: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize with ``align_corners=False`` (as both references); no-op on equal size."""
-    size = tuple(int(v) for v in size)
-    if tuple(maps.shape[-2:]) == size:
-        return maps
-    return F.interpolate(maps, size=size, mode='bilinear', align_corners=False)

@@ -1,5 +1,4 @@
 """Tests of BottomupHeatmapMask: crowd RLEs and 0-keypoint polygons are masked (official §3.1)."""
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -12,6 +11,9 @@ from mmpose.registry import TRANSFORMS
 from xtcocotools.coco import COCO
 
 from higherhrnet_plugin.datasets.transforms.bottomup_heatmap_mask import BottomupHeatmapMask
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _tools import load_tool  # noqa: E402
 
 REPO = Path(__file__).parents[3]
 SHARED_DATA = REPO / '..' / 'shared' / 'data'
@@ -124,20 +126,11 @@ def test_per_level_resize():
     np.testing.assert_array_equal(full, ~crowd)
 
 
-def _load_toy_tool():
-    spec = importlib.util.spec_from_file_location('make_toy_dataset',
-                                                  REPO / 'tools' / 'make_toy_dataset.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def toy_sample(tmp_path_factory):
     """Image 7 (index 6) of the toy train split with seed 1 holds a crowd and a 0-kpt person."""
     out = tmp_path_factory.mktemp('toy') / 'toy'
-    _load_toy_tool().make_toy_dataset(out, num_train=7, num_val=1, size=(128, 96), seed=1)
+    load_tool('make_toy_dataset').make_toy_dataset(out, num_train=7, num_val=1, size=(128, 96), seed=1)
     ann_file = out / 'annotations' / 'person_keypoints_train.json'
     dataset = CocoDataset(ann_file=str(ann_file),
                           data_mode='bottomup',

@@ -1,0 +1,1 @@
+"""Reusable parts of ``tools/benchmark.py``: map synthesis, decoders, timing, AP."""
