@@ -11,7 +11,8 @@ from scipy import ndimage
 
 from higherhrnet_plugin.codecs.utils.parser_common import official_candidates
 from higherhrnet_plugin.codecs.utils.parser_fast import (_RefineSearch, assign, find_candidates,
-                                                         joins_are_forced, parse_fast)
+                                                         joins_are_forced, parse_fast,
+                                                         refine_peaks)
 from higherhrnet_plugin.codecs.utils.parser_reference import parse_reference
 
 DATA = Path(__file__).parents[2] / '..' / 'shared' / 'data'
@@ -130,6 +131,33 @@ def test_candidates_match_official_nms_topk():
             assert np.all(np.diff(candidates.values) <= 0)
             if k > 0:
                 np.testing.assert_array_equal(candidates.flat, pixels)
+
+
+@pytest.mark.parametrize('scale', [0.02, 0.03, 0.09, 0.11])
+def test_refine_peaks_are_the_top_positive_max_pool_peaks(scale):
+    # Few peaks above the threshold (stages down to 0 are needed), values on a coarse grid
+    # (ties at the top-k cut and plateaus), small maps (many border pixels).
+    rng = np.random.default_rng(3)
+    heatmaps = np.round(rng.random((6, 13, 17)) * 20).astype(np.float32) / 20 * scale
+    heatmaps[1] -= 0.1 * scale  # negative pixels never count
+    heatmaps[2, 6, 8] = 1.0  # one peak above the threshold
+    heatmaps[5] = 0  # fewer than topk positive peaks: a corner, a plateau, a tiny one
+    heatmaps[5, 12, 16], heatmaps[5, 7, 7:9], heatmaps[5, 2, 3] = 0.01, 0.003, 1e-6
+    tags = rng.normal(0, 1, (6, 13, 17, 2)).astype(np.float32)
+    topk, threshold = 8, 0.1
+    candidates = find_candidates(heatmaps, tags, 5, topk, threshold)
+    needed = np.array([True, True, True, False, True, True])
+    peaks = refine_peaks(heatmaps, tags, candidates, needed, 5, topk, threshold)
+    assert sorted(peaks) == [0, 1, 2, 4, 5]
+    heat = torch.from_numpy(heatmaps)[:, None]
+    pooled = torch.nn.functional.max_pool2d(heat, 5, 1, 2)[:, 0].numpy()
+    for k, found in peaks.items():
+        flat = np.flatnonzero((heatmaps[k] == pooled[k]) & (heatmaps[k] > 0))
+        values = heatmaps[k].reshape(-1)[flat]
+        expected = flat[np.lexsort((flat, -values))][:topk]  # by value, then pixel
+        np.testing.assert_array_equal(found.flat, expected)
+        np.testing.assert_array_equal(found.values, heatmaps[k].reshape(-1)[expected])
+        np.testing.assert_array_equal(found.tags, tags[k].reshape(-1, 2)[expected])
 
 
 @pytest.mark.parametrize('seed', range(12))

@@ -160,9 +160,7 @@ def find_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int, top
     """The official NMS + top-k candidates, restricted to values above ``threshold`` >= 0.
 
     A pixel is an NMS peak when it is >= every pixel of its ``nms_kernel`` window inside the
-    map (the official max-pool pads with -inf). Neighbours are compared one offset at a time
-    on the shrinking set of survivors; offsets outside the map are clamped onto the map,
-    which stays inside the window.
+    map (the official max-pool pads with -inf): :func:`nms_filter`.
 
     Args:
         heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
@@ -177,25 +175,74 @@ def find_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int, top
     num_keypoints, height, width = heatmaps.shape
     above = np.flatnonzero(heatmaps.reshape(-1) > threshold)
     k, pixel = np.divmod(above, height * width)
-    y, x = np.divmod(pixel, width)
-    values = heatmaps.reshape(-1)[above]
+    k, flat, values = nms_filter(heatmaps, k, pixel, nms_kernel)
+    return rank_peaks(tags, range(num_keypoints), k, flat, values, topk)
+
+
+def nms_filter(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray,
+               nms_kernel: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels that are >= every pixel of their ``nms_kernel`` window inside the map.
+
+    Neighbours are compared one offset at a time on the shrinking set of survivors;
+    offsets outside the map are clamped onto the map, which stays inside the window.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        k (np.ndarray): int64 (P, ) keypoint of each pixel.
+        flat (np.ndarray): int64 (P, ) pixel index y * W + x.
+        nms_kernel (int): Odd NMS window size.
+
+    Returns:
+        tuple: ``k``, ``flat`` and float32 ``values`` of the peaks among the P pixels.
+    """
+    _, height, width = heatmaps.shape
+    heat = heatmaps.reshape(-1)
+    index = k * (height * width) + flat  # into heat
+    values = heat[index]
+    y, x = np.divmod(flat, width)
     radius = nms_kernel // 2
+    # Interior pixels need no clamping: their neighbours are at fixed offsets of ``index``.
+    inner = (y >= radius) & (y < height - radius) & (x >= radius) & (x < width - radius)
+    inner_index, inner_values = index[inner], values[inner]
+    border = ~inner
+    k, y, x, border_values = k[border], y[border], x[border], values[border]
     offsets = sorted(((dy, dx) for dy in range(-radius, radius + 1)
                       for dx in range(-radius, radius + 1) if (dy, dx) != (0, 0)),
                      key=lambda o: abs(o[0]) + abs(o[1]))  # nearest neighbours prune most
     for dy, dx in offsets:
+        peak = inner_values >= heat[inner_index + (dy * width + dx)]
+        inner_index, inner_values = inner_index[peak], inner_values[peak]
         neighbours = heatmaps[k, np.clip(y + dy, 0, height - 1), np.clip(x + dx, 0, width - 1)]
-        peak = values >= neighbours
-        k, y, x, values = k[peak], y[peak], x[peak], values[peak]
+        peak = border_values >= neighbours
+        k, y, x, border_values = k[peak], y[peak], x[peak], border_values[peak]
+    inner_k, inner_flat = np.divmod(inner_index, height * width)
+    return (np.concatenate((inner_k, k)), np.concatenate((inner_flat, y * width + x)),
+            np.concatenate((inner_values, border_values)))
 
-    flat = y * width + x
+
+def rank_peaks(tags: np.ndarray, keypoints: Sequence[int], k: np.ndarray, flat: np.ndarray,
+               values: np.ndarray, topk: int) -> List[Candidates]:
+    """The ``topk`` largest peaks of each of ``keypoints``, by value then pixel index.
+
+    Args:
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+        keypoints (Sequence[int]): The keypoints to return, ascending.
+        k (np.ndarray): int64 (P, ) keypoint of each peak.
+        flat (np.ndarray): int64 (P, ) pixel index y * W + x.
+        values (np.ndarray): float32 (P, ) heatmap values.
+        topk (int): Maximum peaks per keypoint.
+
+    Returns:
+        List[Candidates]: one candidate set per keypoint of ``keypoints``.
+    """
     ranking = np.lexsort((flat, -values, k))  # by keypoint, value descending, pixel
     k, flat, values = k[ranking], flat[ranking], values[ranking]
-    starts = np.searchsorted(k, np.arange(num_keypoints + 1))
-    tags_flat = tags.reshape(num_keypoints, height * width, -1)
+    starts = np.searchsorted(k, keypoints, side='left')
+    stops = np.searchsorted(k, keypoints, side='right')
+    tags_flat = tags.reshape(tags.shape[0], -1, tags.shape[-1])
     candidates = []
-    for j in range(num_keypoints):
-        top = slice(starts[j], min(starts[j + 1], starts[j] + topk))
+    for j, start, stop in zip(keypoints, starts, stops):
+        top = slice(start, min(stop, start + topk))
         candidates.append(Candidates(flat[top], values[top], tags_flat[j, flat[top]]))
     return candidates
 
@@ -410,7 +457,10 @@ def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candid
     searched again with lower thresholds (``threshold / 2``, ``/ 4``, ``/ 16``, then 0) until
     ``topk`` peaks are above the current one; each stage is exact, since every peak it
     misses is no larger than the peaks it found. Most maps stop at an early stage, sparing
-    the scan of the whole positive background.
+    the NMS of the whole positive background. Peak-ness does not depend on the stage, so a
+    stage tests only its new pixels, (stage, previous stage], and keeps the peaks found
+    before; the maps are scanned twice at most (the first stage's range, then the rest),
+    map by map without copying them.
 
     Args:
         heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
@@ -426,15 +476,46 @@ def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candid
     """
     peaks = {k: candidates[k] for k in np.nonzero(needed)[0]}
     pending = [k for k, c in peaks.items() if len(c.flat) < topk]
+    # Peaks found so far, all of those above the last stage (k, flat, values): a pending
+    # keypoint has fewer than topk above the detection threshold, i.e. all of them.
+    found = [(np.full(len(peaks[k].flat), k), peaks[k].flat, peaks[k].values) for k in pending]
+    upper, below = threshold, None
     for stage in (threshold / 2, threshold / 4, threshold / 16, 0.0):
         if not pending or stage >= threshold:
             break
-        found = find_candidates(heatmaps[pending], tags[pending], nms_kernel, topk, stage)
-        for k, c in zip(pending, found):
-            peaks[k] = c
-        if stage > 0:
-            pending = [k for k, c in zip(pending, found) if len(c.flat) < topk]
+        if upper == threshold:  # noisy maps often stop at the first stage: scan only its range
+            k, flat, values = _pixels_between(heatmaps, pending, stage, upper)
+        else:
+            if below is None:  # the later stages share one scan
+                below = _pixels_between(heatmaps, pending, 0.0, upper)
+            new = below[2] > stage
+            k, flat, values = (part[new] for part in below)
+            below = tuple(part[~new] for part in below)
+        # Peak-ness does not depend on the stage: only the pixels new to it are tested.
+        found.append(nms_filter(heatmaps, k, flat, nms_kernel))
+        k, flat, values = (np.concatenate(parts) for parts in zip(*found))
+        peaks.update(zip(pending, rank_peaks(tags, pending, k, flat, values, topk)))
+        upper = stage
+        pending = [j for j in pending if len(peaks[j].flat) < topk]
+        keep = np.isin(k, pending)
+        found = [(k[keep], flat[keep], values[keep])]
+        if below is not None:
+            keep = np.isin(below[0], pending)
+            below = tuple(part[keep] for part in below)
     return peaks
+
+
+def _pixels_between(heatmaps: np.ndarray, keypoints: List[int], lower: float,
+                    upper: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keypoint (P, ), flat pixel index (P, ) and value (P, ) of the values in (lower, upper]."""
+    ks, flats = [], []
+    for j in keypoints:  # map by map: no copy of the selected maps
+        heat = heatmaps[j].reshape(-1)
+        flat = np.flatnonzero((heat > lower) & (heat <= upper))
+        ks.append(np.full(len(flat), j))
+        flats.append(flat)
+    k, flat = np.concatenate(ks), np.concatenate(flats)
+    return k, flat, heatmaps.reshape(len(heatmaps), -1)[k, flat]
 
 
 def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_tags: np.ndarray,
