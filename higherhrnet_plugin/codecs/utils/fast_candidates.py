@@ -1,0 +1,111 @@
+"""Candidates of the fast decoder: NMS peaks above a threshold and their top-k, per keypoint.
+
+Part of :mod:`.parser_fast` (see its docstring for how this matches the official parser).
+"""
+from typing import List, NamedTuple, Sequence, Tuple
+
+import numpy as np
+
+
+class Candidates(NamedTuple):
+    """Above-threshold NMS peaks of one keypoint, ordered by value (descending).
+
+    - flat (np.ndarray): int64 (C, ), pixel index y * W + x
+    - values (np.ndarray): float32 (C, ), heatmap values
+    - tags (np.ndarray): float32 (C, L), tags at the pixels
+    """
+    flat: np.ndarray
+    values: np.ndarray
+    tags: np.ndarray
+
+
+def find_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int, topk: int,
+                    threshold: float) -> List[Candidates]:
+    """The official NMS + top-k candidates, restricted to values above ``threshold`` >= 0.
+
+    A pixel is an NMS peak when it is >= every pixel of its ``nms_kernel`` window inside the
+    map (the official max-pool pads with -inf): :func:`nms_filter`.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+        nms_kernel (int): Odd NMS window size.
+        topk (int): Maximum candidates per keypoint.
+        threshold (float): Candidates need a value above it.
+
+    Returns:
+        List[Candidates]: K candidate sets.
+    """
+    num_keypoints, height, width = heatmaps.shape
+    above = np.flatnonzero(heatmaps.reshape(-1) > threshold)
+    k, pixel = np.divmod(above, height * width)
+    k, flat, values = nms_filter(heatmaps, k, pixel, nms_kernel)
+    return rank_peaks(tags, range(num_keypoints), k, flat, values, topk)
+
+
+def nms_filter(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray,
+               nms_kernel: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels that are >= every pixel of their ``nms_kernel`` window inside the map.
+
+    Neighbours are compared one offset at a time on the shrinking set of survivors;
+    offsets outside the map are clamped onto the map, which stays inside the window.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        k (np.ndarray): int64 (P, ) keypoint of each pixel.
+        flat (np.ndarray): int64 (P, ) pixel index y * W + x.
+        nms_kernel (int): Odd NMS window size.
+
+    Returns:
+        tuple: ``k``, ``flat`` and float32 ``values`` of the peaks among the P pixels.
+    """
+    _, height, width = heatmaps.shape
+    heat = heatmaps.reshape(-1)
+    index = k * (height * width) + flat  # into heat
+    values = heat[index]
+    y, x = np.divmod(flat, width)
+    radius = nms_kernel // 2
+    # Interior pixels need no clamping: their neighbours are at fixed offsets of ``index``.
+    inner = (y >= radius) & (y < height - radius) & (x >= radius) & (x < width - radius)
+    inner_index, inner_values = index[inner], values[inner]
+    border = ~inner
+    k, y, x, border_values = k[border], y[border], x[border], values[border]
+    offsets = sorted(((dy, dx) for dy in range(-radius, radius + 1)
+                      for dx in range(-radius, radius + 1) if (dy, dx) != (0, 0)),
+                     key=lambda o: abs(o[0]) + abs(o[1]))  # nearest neighbours prune most
+    for dy, dx in offsets:
+        peak = inner_values >= heat[inner_index + (dy * width + dx)]
+        inner_index, inner_values = inner_index[peak], inner_values[peak]
+        neighbours = heatmaps[k, np.clip(y + dy, 0, height - 1), np.clip(x + dx, 0, width - 1)]
+        peak = border_values >= neighbours
+        k, y, x, border_values = k[peak], y[peak], x[peak], border_values[peak]
+    inner_k, inner_flat = np.divmod(inner_index, height * width)
+    return (np.concatenate((inner_k, k)), np.concatenate((inner_flat, y * width + x)),
+            np.concatenate((inner_values, border_values)))
+
+
+def rank_peaks(tags: np.ndarray, keypoints: Sequence[int], k: np.ndarray, flat: np.ndarray,
+               values: np.ndarray, topk: int) -> List[Candidates]:
+    """The ``topk`` largest peaks of each of ``keypoints``, by value then pixel index.
+
+    Args:
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+        keypoints (Sequence[int]): The keypoints to return, ascending.
+        k (np.ndarray): int64 (P, ) keypoint of each peak.
+        flat (np.ndarray): int64 (P, ) pixel index y * W + x.
+        values (np.ndarray): float32 (P, ) heatmap values.
+        topk (int): Maximum peaks per keypoint.
+
+    Returns:
+        List[Candidates]: one candidate set per keypoint of ``keypoints``.
+    """
+    ranking = np.lexsort((flat, -values, k))  # by keypoint, value descending, pixel
+    k, flat, values = k[ranking], flat[ranking], values[ranking]
+    starts = np.searchsorted(k, keypoints, side='left')
+    stops = np.searchsorted(k, keypoints, side='right')
+    tags_flat = tags.reshape(tags.shape[0], -1, tags.shape[-1])
+    candidates = []
+    for j, start, stop in zip(keypoints, starts, stops):
+        top = slice(start, min(stop, start + topk))
+        candidates.append(Candidates(flat[top], values[top], tags_flat[j, flat[top]]))
+    return candidates

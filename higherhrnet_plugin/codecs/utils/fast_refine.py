@@ -1,0 +1,273 @@
+"""Adjust and refine of the fast decoder (``refine_search='full'`` and ``'peaks'``).
+
+Part of :mod:`.parser_fast` (see its docstring for where ``'peaks'`` differs from the
+official refine).
+"""
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .fast_candidates import Candidates, nms_filter, rank_peaks
+
+
+def quarter_pixel(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Centre (+0.5) plus 0.25 towards the larger neighbour, for many pixels at once.
+
+    Neighbours are clamped to the map; ties give -0.25 (the official rule).
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        k (np.ndarray): Keypoint index of each pixel, shape (P, ).
+        flat (np.ndarray): Pixel index y * W + x, shape (P, ).
+
+    Returns:
+        np.ndarray: float32 (P, 2) sub-pixel (x, y).
+    """
+    _, height, width = heatmaps.shape
+    y, x = np.divmod(flat, width)
+    right = heatmaps[k, y, np.minimum(x + 1, width - 1)] > heatmaps[k, y, np.maximum(x - 1, 0)]
+    down = heatmaps[k, np.minimum(y + 1, height - 1), x] > heatmaps[k, np.maximum(y - 1, 0), x]
+    shift = np.where(np.stack([right, down], axis=-1), 0.75, 0.25)
+    return (np.stack([x, y], axis=-1) + shift).astype(np.float32)
+
+
+def fill_missing(keypoints: np.ndarray, values: np.ndarray, flat: np.ndarray,
+                 person_tags: np.ndarray, heatmaps: np.ndarray, tags: np.ndarray) -> None:
+    """The official ``refine``, in place, for the missing keypoints (value 0) only.
+
+    Args:
+        keypoints (np.ndarray): (N, K, 2) keypoints; missing ones are overwritten when found.
+        values (np.ndarray): (N, K) heatmap values, 0 = missing; overwritten likewise.
+        flat (np.ndarray): (N, K) grouped pixel indices y * W + x.
+        person_tags (np.ndarray): (N, K, L) tags of the grouped keypoints.
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+    """
+    mean_tags = _mean_found_tags(person_tags, values)
+    missing = values == 0
+    for k in np.nonzero(missing.any(axis=0))[0]:
+        persons = np.nonzero(missing[:, k])[0]
+        search = _RefineSearch(heatmaps[k], tags[k])
+        best = search.argmax(mean_tags[persons], [flat[p][values[p] > 0] for p in persons])
+        found_values = search.heat[best]
+        fill = found_values > 0
+        persons, best = persons[fill], best[fill]
+        keypoints[persons, k] = quarter_pixel(heatmaps, np.full(len(best), k), best)
+        values[persons, k] = found_values[fill]
+
+
+def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candidates],
+                 needed: np.ndarray, nms_kernel: int, topk: int,
+                 threshold: float) -> Dict[int, Candidates]:
+    """The ``topk`` highest positive NMS peaks of each ``needed`` keypoint.
+
+    A keypoint with ``topk`` candidates above ``threshold`` already has them. The others are
+    searched again with lower thresholds (``threshold / 2``, ``/ 4``, ``/ 16``, then 0) until
+    ``topk`` peaks are above the current one; each stage is exact, since every peak it
+    misses is no larger than the peaks it found. Most maps stop at an early stage, sparing
+    the NMS of the whole positive background. Peak-ness does not depend on the stage, so a
+    stage tests only its new pixels, (stage, previous stage], and keeps the peaks found
+    before; the maps are scanned twice at most (the first stage's range, then the rest),
+    map by map without copying them.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+        candidates (List[Candidates]): The K above-threshold candidate sets.
+        needed (np.ndarray): bool (K, ), keypoints that some person misses.
+        nms_kernel (int): NMS window size.
+        topk (int): Peaks per keypoint.
+        threshold (float): The detection threshold (>= 0).
+
+    Returns:
+        Dict[int, Candidates]: peaks of each needed keypoint, by value (descending).
+    """
+    peaks = {k: candidates[k] for k in np.nonzero(needed)[0]}
+    pending = [k for k, c in peaks.items() if len(c.flat) < topk]
+    # Peaks found so far, all of those above the last stage (k, flat, values): a pending
+    # keypoint has fewer than topk above the detection threshold, i.e. all of them.
+    found = [(np.full(len(peaks[k].flat), k), peaks[k].flat, peaks[k].values) for k in pending]
+    upper, below = threshold, None
+    for stage in (threshold / 2, threshold / 4, threshold / 16, 0.0):
+        if not pending or stage >= threshold:
+            break
+        if upper == threshold:  # noisy maps often stop at the first stage: scan only its range
+            k, flat, values = _pixels_between(heatmaps, pending, stage, upper)
+        else:
+            if below is None:  # the later stages share one scan
+                below = _pixels_between(heatmaps, pending, 0.0, upper)
+            new = below[2] > stage
+            k, flat, values = (part[new] for part in below)
+            below = tuple(part[~new] for part in below)
+        # Peak-ness does not depend on the stage: only the pixels new to it are tested.
+        found.append(nms_filter(heatmaps, k, flat, nms_kernel))
+        k, flat, values = (np.concatenate(parts) for parts in zip(*found))
+        peaks.update(zip(pending, rank_peaks(tags, pending, k, flat, values, topk)))
+        upper = stage
+        pending = [j for j in pending if len(peaks[j].flat) < topk]
+        keep = np.isin(k, pending)
+        found = [(k[keep], flat[keep], values[keep])]
+        if below is not None:
+            keep = np.isin(below[0], pending)
+            below = tuple(part[keep] for part in below)
+    return peaks
+
+
+def _pixels_between(heatmaps: np.ndarray, keypoints: List[int], lower: float,
+                    upper: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keypoint (P, ), flat pixel index (P, ) and value (P, ) of the values in (lower, upper]."""
+    ks, flats = [], []
+    for j in keypoints:  # map by map: no copy of the selected maps
+        heat = heatmaps[j].reshape(-1)
+        flat = np.flatnonzero((heat > lower) & (heat <= upper))
+        ks.append(np.full(len(flat), j))
+        flats.append(flat)
+    k, flat = np.concatenate(ks), np.concatenate(flats)
+    return k, flat, heatmaps.reshape(len(heatmaps), -1)[k, flat]
+
+
+def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_tags: np.ndarray,
+                            heatmaps: np.ndarray, peaks: Dict[int, Candidates]) -> None:
+    """Refine over peaks only (``refine_search='peaks'``), in place, for missing keypoints.
+
+    Args:
+        keypoints (np.ndarray): (N, K, 2) keypoints; missing ones are overwritten when found.
+        values (np.ndarray): (N, K) heatmap values, 0 = missing; overwritten likewise.
+        person_tags (np.ndarray): (N, K, L) tags of the grouped keypoints.
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        peaks (Dict[int, Candidates]): Positive peaks of every keypoint some person misses.
+    """
+    mean_tags = _mean_found_tags(person_tags, values)
+    missing = values == 0
+    for k, peak in peaks.items():
+        if len(peak.flat) == 0:
+            continue
+        persons = np.nonzero(missing[:, k])[0]
+        # (P, C): the official float32 score, channels summed one after another
+        squares = np.zeros((len(persons), len(peak.flat)), np.float32)
+        for channel in range(peak.tags.shape[1]):
+            squares += (peak.tags[None, :, channel] - mean_tags[persons, None, channel])**2
+        scores = peak.values[None] - np.round(np.sqrt(squares))
+        top = scores == scores.max(axis=1, keepdims=True)
+        best = np.where(top, peak.flat[None], np.iinfo(np.int64).max).min(axis=1)
+        keypoints[persons, k] = quarter_pixel(heatmaps, np.full(len(best), k), best)
+        values[persons, k] = heatmaps[k].reshape(-1)[best]
+
+
+def _mean_found_tags(person_tags: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mean tag of each person's found keypoints, summed in keypoint order in float32.
+
+    That is the official ``np.mean(tags, axis=0)`` bit for bit (a sequential float32 sum).
+    """
+    found = values > 0
+    sums = np.zeros(person_tags[:, 0].shape, np.float32)
+    for k in range(person_tags.shape[1]):
+        sums += np.where(found[:, k, None], person_tags[:, k], np.float32(0))
+    return sums / found.sum(axis=1, keepdims=True).astype(np.float32)
+
+
+class _RefineSearch:
+    """Exact search of the first pixel maximising ``score = heat - round(||tag - mean||)``.
+
+    The official refine scores every pixel of the map. Two bounds prune that exactly:
+
+    - ``round(.) >= 0``, so a pixel never scores above its heat value: once some pixel
+      scores ``b``, pixels with ``heat < b`` cannot reach it;
+    - a pixel with ``round(d) = r`` scores at most ``max(heat) - r``, so only pixels with
+      ``d <= floor(max(heat) - b) + 0.5``, hence ``|tag_0 - mean_0|`` as small, can reach it.
+
+    ``b`` is the best score around the person's own keypoints (where its tags are). The
+    remaining pixels (heat above ``b``, first tag channel in range, found by binary search
+    in the channel sorted once per keypoint) are scored exactly and the first maximum in
+    raster order is kept, as the official ``argmax`` does. All persons are processed at once.
+
+    Args:
+        heatmap (np.ndarray): One keypoint's heatmap in shape (H, W).
+        tag_map (np.ndarray): Its tags in shape (H, W, L).
+    """
+
+    window = 4  # radius of the neighbourhoods scored around a person's keypoints
+    margin = 1e-3  # covers float32 rounding between |tag_0 - mean_0| and the distance
+
+    def __init__(self, heatmap: np.ndarray, tag_map: np.ndarray) -> None:
+        self.shape = heatmap.shape
+        self.heat = heatmap.reshape(-1)
+        self.tags = tag_map.reshape(len(self.heat), -1)
+
+    def argmax(self, mean_tags: np.ndarray, anchors: List[np.ndarray]) -> np.ndarray:
+        """Flat index (P, ) of the first best pixel for each of the (P, L) mean tags.
+
+        Args:
+            mean_tags (np.ndarray): (P, L) mean tags of the persons.
+            anchors (List[np.ndarray]): P non-empty arrays, flat pixels of each person's
+                keypoints.
+
+        Returns:
+            np.ndarray: int64 (P, ) flat pixel indices.
+        """
+        bound = self._neighbourhood_bound(mean_tags, anchors)
+        pixels = np.flatnonzero(self.heat >= bound.min())
+        half_width = np.floor(self.heat[pixels].max() - bound) + 0.5 + self.margin
+        order = np.argsort(self.tags[pixels, 0])
+        sorted_tags = self.tags[pixels[order], 0]
+        starts = np.searchsorted(sorted_tags, mean_tags[:, 0] - half_width, side='left')
+        stops = np.searchsorted(sorted_tags, mean_tags[:, 0] + half_width, side='right')
+        lengths = stops - starts
+        owners = np.repeat(np.arange(len(mean_tags)), lengths)
+        # concatenated ranges starts[p]:stops[p]
+        positions = np.arange(lengths.sum()) - np.repeat(
+            np.cumsum(lengths) - lengths - starts, lengths)
+        candidates = pixels[order[positions]]
+        keep = self.heat[candidates] >= bound[owners]
+        return _first_best(candidates[keep], owners[keep],
+                           self.scores(candidates[keep], mean_tags[owners[keep]]), len(mean_tags))
+
+    def scores(self, pixels: np.ndarray, mean_tags: np.ndarray) -> np.ndarray:
+        """Scores (S, ) of ``pixels`` (S, ) for their (S, L) mean tags, in official float32 ops.
+
+        The official ``((tag - mean) ** 2).sum(axis=2) ** 0.5`` sums the L channels of each
+        pixel; for L <= 2 that is ``d0 + d1`` exactly, computed here on channel planes.
+        """
+        tags = self.tags[pixels]
+        if tags.shape[1] > 2:
+            squares = ((tags - mean_tags)**2).sum(axis=1)
+        else:
+            squares = (tags[:, 0] - mean_tags[:, 0])**2
+            if tags.shape[1] == 2:
+                squares += (tags[:, 1] - mean_tags[:, 1])**2
+        return self.heat[pixels] - np.round(np.sqrt(squares))
+
+    def _neighbourhood_bound(self, mean_tags: np.ndarray, anchors: List[np.ndarray]) -> np.ndarray:
+        """Best score (P, ) within ``window`` pixels of each person's keypoints."""
+        height, width = self.shape
+        offsets = np.arange(-self.window, self.window + 1)
+        counts = np.array([len(a) for a in anchors]) * len(offsets)**2
+        anchors = np.concatenate(anchors)
+        ys = np.clip(anchors[:, None] // width + offsets, 0, height - 1)
+        xs = np.clip(anchors[:, None] % width + offsets, 0, width - 1)
+        pixels = (ys[:, :, None] * width + xs[:, None, :]).reshape(-1)
+        owners = np.repeat(np.arange(len(counts)), counts)
+        scores = self.scores(pixels, mean_tags[owners])
+        return np.maximum.reduceat(scores, np.cumsum(counts) - counts)
+
+
+def _first_best(pixels: np.ndarray, owners: np.ndarray, scores: np.ndarray,
+                num_owners: int) -> np.ndarray:
+    """Per owner, the smallest pixel index among its highest scores.
+
+    Args:
+        pixels (np.ndarray): (S, ) flat pixel indices.
+        owners (np.ndarray): (S, ) owner of each entry; every owner in ``range(num_owners)``
+            has one (its bound pixel always qualifies).
+        scores (np.ndarray): (S, ) scores.
+        num_owners (int): Number of owners P.
+
+    Returns:
+        np.ndarray: int64 (P, ) flat pixel indices.
+    """
+    best_scores = np.full(num_owners, -np.inf, scores.dtype)
+    np.maximum.at(best_scores, owners, scores)
+    first = np.full(num_owners, np.iinfo(np.int64).max)
+    top = scores == best_scores[owners]
+    np.minimum.at(first, owners[top], pixels[top])
+    return first
