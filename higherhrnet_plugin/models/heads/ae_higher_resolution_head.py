@@ -252,17 +252,19 @@ class AEHigherResolutionHead(BaseHead):
         scale_views = [self._forward_views(_feats, flip_test) for _feats in scale_feats]
         flip_indices = metainfo['flip_indices'] if flip_test else None
 
+        output_heatmaps = test_cfg.get('output_heatmaps', False)
         preds, fields = [], []
         for index, data_sample in enumerate(batch_data_samples):
             canvas = tuple(int(v) for v in data_sample.metainfo['input_size'])
             heatmaps, tags = self._aggregate_scales(select_sample(scale_views, index), scales,
                                                     canvas, flip_indices, aggregation)
             preds.append(self._decode(heatmaps, tags))
-            # PixelData holds (C, H, W) maps: tags (K, H, W, L) -> (L*K, H, W), L-major.
-            fields.append(
-                PixelData(heatmaps=heatmaps.detach(),
-                          tags=tags.detach().permute(3, 0, 1, 2).flatten(0, 1)))
-        return (preds, fields) if test_cfg.get('output_heatmaps', False) else preds
+            if output_heatmaps:
+                # PixelData holds (C, H, W) maps: tags (K, H, W, L) -> (L*K, H, W), L-major.
+                fields.append(
+                    PixelData(heatmaps=heatmaps.detach(),
+                              tags=tags.detach().permute(3, 0, 1, 2).flatten(0, 1)))
+        return (preds, fields) if output_heatmaps else preds
 
     def _forward_views(self, feats: Features, flip_test: bool) -> List[LevelOutputs]:
         """Level outputs of each view: ``[orig]``, or ``[orig, flipped]`` with flip test."""
