@@ -13,9 +13,9 @@ from torch import Tensor
 
 from .utils.heatmap_targets import (gaussian_kernel, keypoint_cells, multi_person_heatmaps,
                                     tag_indices)
-from .utils.parser_common import resolve_keypoint_order
-from .utils.parser_fast import REFINE_SEARCHES, parse_fast
-from .utils.parser_reference import parse_reference
+from .utils.grouping_common import resolve_keypoint_order
+from .utils.grouping_fast import REFINE_SEARCHES, parse_fast
+from .utils.grouping_reference import parse_reference
 
 ArrayOrTensor = Union[np.ndarray, Tensor]
 Instances = Tuple[np.ndarray, np.ndarray, np.ndarray]

@@ -103,7 +103,7 @@ def test_fast_full_differs_from_reference_only_on_plateaus(dataset, maps):
 
     A GT coordinate that falls on an integer canvas coordinate gives two equal peak pixels;
     both survive the official NMS and their order (torch.topk's vs pixel order in ``fast``)
-    decides which one a person gets (documented in ``parser_fast``): 0.5 canvas px apart.
+    decides which one a person gets (documented in ``grouping_fast``): 0.5 canvas px apart.
     """
     name, predictions, resize = dataset
     content = json.loads((SHARED_DATA / name / benchmark.DATASETS[name].ann_file).read_text())

@@ -9,12 +9,12 @@ from mmpose.registry import KEYPOINT_CODECS
 from mmpose.utils.tensor_utils import to_numpy
 from torch import Tensor
 
-from higherhrnet_plugin.codecs.utils.parser_common import (empty_result, official_candidates,
+from higherhrnet_plugin.codecs.utils.grouping_common import (empty_result, official_candidates,
                                                            prepare_maps)
-from higherhrnet_plugin.codecs.utils.parser_fast import (_Groups, fill_missing,
+from higherhrnet_plugin.codecs.utils.grouping_fast import (_Groups, fill_missing,
                                                          fill_missing_from_peaks, find_candidates,
                                                          quarter_pixel, refine_peaks)
-from higherhrnet_plugin.codecs.utils.parser_reference import (adjust_people, match_by_tag,
+from higherhrnet_plugin.codecs.utils.grouping_reference import (adjust_people, match_by_tag,
                                                               refine_person)
 
 from .timing import StageTimer, median_seconds

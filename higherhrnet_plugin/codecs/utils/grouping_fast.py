@@ -1,6 +1,6 @@
 """Fast grouping decoder: the official ``HeatmapParser`` maths, vectorised.
 
-Computes what :func:`.parser_reference.parse_reference` (the official HigherHRNet
+Computes what :func:`.grouping_reference.parse_reference` (the official HigherHRNet
 ``HeatmapParser``, ``lib/core/group.py``, MIT licence) computes, with the same float32 and
 float64 operations wherever they decide a result, but only where the result can change:
 
@@ -65,10 +65,10 @@ import numpy as np
 from munkres import Munkres
 from scipy.optimize import linear_sum_assignment
 
-from .parser_common import (ArrayOrTensor, ParseResult, empty_result, prepare_maps,
+from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, prepare_maps,
                             resolve_keypoint_order)
-from .fast_candidates import Candidates, find_candidates
-from .fast_refine import (_RefineSearch, fill_missing, fill_missing_from_peaks, quarter_pixel,
+from .grouping_candidates import Candidates, find_candidates
+from .grouping_refine import (_RefineSearch, fill_missing, fill_missing_from_peaks, quarter_pixel,
                           refine_peaks)
 
 __all__ = [
@@ -114,7 +114,7 @@ def parse_fast(heatmaps: ArrayOrTensor,
             highest positive NMS peaks, ``'full'`` over the whole map as officially (exact,
             slower). Defaults to ``'peaks'``.
         keypoint_order (Sequence[int], optional): Grouping order; ``None`` for the official
-            one (:func:`.parser_common.default_keypoint_order`). Defaults to ``None``.
+            one (:func:`.grouping_common.default_keypoint_order`). Defaults to ``None``.
 
     Returns:
         tuple:

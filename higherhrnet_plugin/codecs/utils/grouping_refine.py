@@ -1,13 +1,13 @@
 """Adjust and refine of the fast decoder (``refine_search='full'`` and ``'peaks'``).
 
-Part of :mod:`.parser_fast` (see its docstring for where ``'peaks'`` differs from the
+Part of :mod:`.grouping_fast` (see its docstring for where ``'peaks'`` differs from the
 official refine).
 """
 from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .fast_candidates import Candidates, nms_filter, rank_peaks
+from .grouping_candidates import Candidates, nms_filter, rank_peaks
 
 
 def quarter_pixel(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray) -> np.ndarray:

@@ -9,11 +9,11 @@ import torch
 from munkres import Munkres
 from scipy import ndimage
 
-from higherhrnet_plugin.codecs.utils.parser_common import official_candidates
-from higherhrnet_plugin.codecs.utils.parser_fast import (_RefineSearch, assign, find_candidates,
+from higherhrnet_plugin.codecs.utils.grouping_common import official_candidates
+from higherhrnet_plugin.codecs.utils.grouping_fast import (_RefineSearch, assign, find_candidates,
                                                          joins_are_forced, parse_fast,
                                                          refine_peaks)
-from higherhrnet_plugin.codecs.utils.parser_reference import parse_reference
+from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
 
 DATA = Path(__file__).parents[2] / '..' / 'shared' / 'data'
 Maps = Tuple[np.ndarray, np.ndarray]
@@ -195,7 +195,7 @@ def test_fast_equals_reference_without_adjust_or_refine(adjust, refine):
 @pytest.mark.parametrize('first_tag', [0.0, 0.5])
 def test_fast_replays_key_collisions(first_tag):
     # A new person whose first tag equals an existing person's key lands in that person
-    # and resets its tags (hand-worked in test_parser_reference.py). Here keypoint 2 has two
+    # and resets its tags (hand-worked in test_grouping_reference.py). Here keypoint 2 has two
     # candidates with tag (0, 3): the first joins (A with first_tag 0, else B), the second
     # starts a person keyed 0.0, which is A: it overwrites A's keypoint 2 in the same step.
     heatmaps = np.zeros((3, 8, 8), np.float32)

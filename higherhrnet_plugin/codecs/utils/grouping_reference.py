@@ -4,12 +4,12 @@ Re-implements ``HeatmapParser.parse`` of HRNet/HigherHRNet-Human-Pose-Estimation
 (``lib/core/group.py``, MIT licence; itself derived from princeton-vl/pose-ae-train) for
 one image, with the official data types, so that its output equals the official one
 bit for bit. It is slow on purpose (Python loops, Munkres in pure Python, one full-map
-search per missing keypoint) and serves as the oracle for :mod:`.parser_fast`.
+search per missing keypoint) and serves as the oracle for :mod:`.grouping_fast`.
 
 Steps (the official ones, with its constants as defaults):
 
 1. candidates: 5x5 max-pool NMS keeping plateaus, ``torch.topk`` of 30 per keypoint
-   (:func:`.parser_common.official_candidates`);
+   (:func:`.grouping_common.official_candidates`);
 2. grouping (``match_by_tag``): keypoints visited in the grouping order; candidates with
    value > ``detection_threshold``; the first visited keypoint with candidates starts one
    person per candidate. Later ones are matched by Munkres to the first
@@ -44,7 +44,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from munkres import Munkres
 
-from .parser_common import (ArrayOrTensor, ParseResult, empty_result, official_candidates,
+from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_candidates,
                             prepare_maps, resolve_keypoint_order)
 
 # Cost of the padding columns when there are more candidates than persons (official value).
@@ -79,7 +79,7 @@ def parse_reference(heatmaps: ArrayOrTensor,
             Defaults to ``True``.
         refine (bool): Fill missing keypoints from the maps. Defaults to ``True``.
         keypoint_order (Sequence[int], optional): Grouping order; ``None`` for the official
-            one (:func:`.parser_common.default_keypoint_order`). Defaults to ``None``.
+            one (:func:`.grouping_common.default_keypoint_order`). Defaults to ``None``.
 
     Returns:
         tuple:

@@ -1,6 +1,6 @@
 """Candidates of the fast decoder: NMS peaks above a threshold and their top-k, per keypoint.
 
-Part of :mod:`.parser_fast` (see its docstring for how this matches the official parser).
+Part of :mod:`.grouping_fast` (see its docstring for how this matches the official parser).
 """
 from typing import List, NamedTuple, Sequence, Tuple
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from higherhrnet_plugin.codecs.utils.parser_common import (COCO_KEYPOINT_ORDER,
+from higherhrnet_plugin.codecs.utils.grouping_common import (COCO_KEYPOINT_ORDER,
                                                            default_keypoint_order,
                                                            resolve_keypoint_order)
-from higherhrnet_plugin.codecs.utils.parser_reference import parse_reference, quarter_pixel
+from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference, quarter_pixel
 
 Peak = Tuple[int, int, int, float, Sequence[float]]  # keypoint, x, y, value, tag
 
