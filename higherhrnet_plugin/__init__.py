@@ -1,7 +1,8 @@
 """HigherHRNet for mmpose 1.x.
 
 Importing this package (``custom_imports`` in a config does it) registers the backbone
-presets, head, loss, codec, transforms and sampler into mmpose's own registries, and installs
+presets, head, loss, codec, transforms, samplers, dataset wrapper and hooks into mmpose's own
+registries and the ``atomic_local`` file backend into mmengine's, and installs
 two fixes for mmengine 0.10.7 (see :mod:`.compat`): checkpoint loading under torch >= 2.6,
 and the ``pytorch`` launcher on CPU-only machines (gloo).
 """
@@ -11,6 +12,6 @@ from .version import __version__
 install_checkpoint_loader()
 install_cpu_distributed()
 
-from . import codecs, datasets, models  # noqa: E402,F401  (registration side effects)
+from . import codecs, datasets, engine, models  # noqa: E402,F401  (registration side effects)
 
 __all__ = ['__version__', 'install_checkpoint_loader', 'install_cpu_distributed']

@@ -6,14 +6,25 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook, but every checkpoint and `last_checkpoint` is written atomically
+    # (temporary file, fsync, rename) and old ones are deleted only after: a kill never leaves a
+    # truncated file that --resume would pick up (README "Reliability").
     checkpoint=dict(
-        type='CheckpointHook', interval=10, save_best='coco/AP', rule='greater',
+        type='AtomicCheckpointHook', interval=10, save_best='coco/AP', rule='greater',
         max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='PoseVisualizationHook', enable=False),
 )
 # BN running statistics are buffers: keep them equal across ranks before validation.
-custom_hooks = [dict(type='SyncBuffersHook')]
+# FiniteLossHook stops at a NaN/Inf loss before a checkpoint can save NaN weights;
+# SkippedImagesHook warns about, counts and limits the images ReliableDataset skips;
+# MidEpochResumeHook makes --resume from a mid-epoch checkpoint skip the batches already trained.
+custom_hooks = [
+    dict(type='SyncBuffersHook'),
+    dict(type='FiniteLossHook'),
+    dict(type='SkippedImagesHook', max_skipped=100),
+    dict(type='MidEpochResumeHook'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,4 +1,8 @@
-from .samplers import CanvasSizeBatchSampler
-from .transforms import BottomupHeatmapMask, HigherHRNetResize
+from .dataset_wrappers import ReliableDataset
+from .samplers import CanvasSizeBatchSampler, ResumableSampler
+from .transforms import BadImageError, BottomupHeatmapMask, CheckedLoadImage, HigherHRNetResize
 
-__all__ = ['HigherHRNetResize', 'BottomupHeatmapMask', 'CanvasSizeBatchSampler']
+__all__ = [
+    'HigherHRNetResize', 'BottomupHeatmapMask', 'CanvasSizeBatchSampler', 'CheckedLoadImage',
+    'BadImageError', 'ReliableDataset', 'ResumableSampler'
+]
