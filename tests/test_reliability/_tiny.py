@@ -33,9 +33,10 @@ def make_data(root: Path, num_train: int = NUM_TRAIN, num_val: int = 2) -> Path:
     return toy_folder(root, num_train=num_train, num_val=num_val, size=SIZE)
 
 
-def tiny_config(data_root: Path, work_dir: Path, max_epochs: int = 3,
+def tiny_config(data_root: Path, work_dir: Path, max_epochs: int = 3, max_skipped: int = 100,
                 **overrides: Any) -> Config:
-    """The tiny toy config (see the module docstring); ``overrides`` are dotted keys."""
+    """The tiny toy config (see the module docstring) with ``SkippedImagesHook``'s limit
+    ``max_skipped``; ``overrides`` are dotted keys."""
     cfg = Config.fromfile(str(TOY_CONFIG))
     cfg.merge_from_dict({
         **cpu_overrides(BATCH),
@@ -54,6 +55,9 @@ def tiny_config(data_root: Path, work_dir: Path, max_epochs: int = 3,
         dataset = cfg[loader]['dataset']
         dataset['pipeline'][0] = dict(type='CheckedLoadImage')
         cfg[loader]['dataset'] = dict(type='ReliableDataset', dataset=dataset)
+    for hook in cfg.custom_hooks:
+        if hook['type'] == 'SkippedImagesHook':
+            hook['max_skipped'] = max_skipped
     cfg.merge_from_dict(overrides)
     return cfg
 

@@ -1,24 +1,26 @@
-"""Say what is wrong with a COCO-style keypoint annotation file, naming the file."""
+"""Say what is wrong with a COCO-style keypoint annotation file."""
 import json
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from mmengine import fileio
+
 _IMAGE_KEYS = ('id', 'file_name', 'width', 'height')
-_ANNOTATION_KEYS = ('id', 'image_id', 'bbox', 'keypoints')
 
 
 def annotation_problem(path: str) -> Optional[str]:
     """The first problem of the COCO keypoint file ``path``, or ``None`` if none is found.
 
-    Checked: the file exists, is not empty, is JSON, has ``images`` and ``annotations``
-    lists; every image has ``id``, ``file_name``, ``width``, ``height``; every annotation has
-    ``id``, ``image_id`` (of a listed image), a 4-number ``bbox`` and ``keypoints`` of
-    3 x K numbers with the same K throughout.
+    Problems are what makes mmpose's ``CocoDataset`` crash with an error that does not name
+    the file, or silently drop data: the file is missing, empty or not JSON; ``images`` or
+    ``annotations`` is not a list; an image lacks ``id``, ``file_name``, ``width`` or
+    ``height``; an annotation lacks ``id`` or ``image_id``, or names an image that is not
+    listed; a ``bbox`` is not 4 numbers; ``keypoints`` are not 3 x K numbers with the same K
+    in every annotation. An annotation without ``bbox`` or ``keypoints`` (another category)
+    is allowed: mmpose skips it on purpose.
     """
-    file = Path(path)
-    if not file.is_file():
+    if not fileio.exists(path):
         return 'file not found'
-    text = file.read_text(encoding='utf-8', errors='replace')
+    text = fileio.get_text(path)
     if not text.strip():
         return 'the file is empty'
     try:
@@ -34,8 +36,8 @@ def _structure_problem(content: Any) -> Optional[str]:
     for key in ('images', 'annotations'):
         if not isinstance(content.get(key), list):
             return f'"{key}" is missing or not a list'
-    problem = _records_problem(content['images'], 'image', _IMAGE_KEYS)
-    problem = problem or _records_problem(content['annotations'], 'annotation', _ANNOTATION_KEYS)
+    problem = (_records_problem(content['images'], 'image', _IMAGE_KEYS)
+               or _records_problem(content['annotations'], 'annotation', ('id', 'image_id')))
     return problem or _annotations_problem(content['annotations'],
                                            {image['id'] for image in content['images']})
 
@@ -53,14 +55,16 @@ def _annotations_problem(annotations: List[Dict], image_ids: set) -> Optional[st
     for index, ann in enumerate(annotations):
         where = f'annotation {index} (id {ann["id"]})'
         if ann['image_id'] not in image_ids:
-            return f'{where} refers to image_id {ann["image_id"]}, which is not in "images"'
-        if not _numbers(ann['bbox'], 4):
+            return f'{where}: image_id {ann["image_id"]} is not in "images"'
+        if 'bbox' in ann and not _numbers(ann['bbox'], 4):
             return f'{where}: bbox must be 4 numbers, got {str(ann["bbox"])[:80]}'
+        if 'keypoints' not in ann:
+            continue
         keypoints = ann['keypoints']
         num_values = num_values or (len(keypoints) if isinstance(keypoints, list) else None)
         if not num_values or num_values % 3 or not _numbers(keypoints, num_values):
             return (f'{where}: keypoints must be 3 x K numbers (x, y, v), the same K in every '
-                    f'annotation; got {str(keypoints)[:80]}')
+                    f'annotation; got {len(keypoints)} values: {str(keypoints)[:80]}')
     return None
 
 

@@ -37,9 +37,10 @@ class ReliableDataset:
       their persons as missed: its ground truth comes from the annotation file.
 
     **Annotation files**: an empty or malformed file fails when the dataset is built, with
-    ``ValueError: annotation file <path>: <problem>`` (see :func:`annotation_problem`)
-    instead of an error from deep inside the COCO API, and so does a file that yields no
-    sample.
+    ``ValueError: annotation file <path>: <problem>`` (see :func:`annotation_problem`; the
+    file is parsed once more for it, a few seconds for COCO's training file) instead of an
+    error from deep inside the COCO API or silently dropped records, and so does a file
+    that yields no sample.
 
     **Reproducible augmentation**: mmpose's random transforms draw from the global
     generators of the process that loads the sample (a dataloader worker), so a sample's
@@ -104,7 +105,7 @@ class ReliableDataset:
         return self.dataset.ann_file
 
     def full_init(self) -> None:
-        """Load the annotations (naming the file on failure), then check the images."""
+        """Check and load the annotations, then (in test mode) check the images."""
         if self._fully_initialized:
             return
         self._load_annotations()
@@ -147,14 +148,11 @@ class ReliableDataset:
                            f'folder right?), e.g. {skipped[:3]}')
 
     def _load_annotations(self) -> None:
-        """``full_init`` of the wrapped dataset; an annotation problem is named with the file."""
-        try:
-            self.dataset.full_init()
-        except Exception as error:
-            problem = annotation_problem(self.dataset.ann_file)
-            if problem is None:
-                raise
-            raise ValueError(f'annotation file {self.dataset.ann_file}: {problem}') from error
+        """Check the annotation file, then load it (``full_init`` of the wrapped dataset)."""
+        problem = annotation_problem(self.dataset.ann_file)
+        if problem is not None:
+            raise ValueError(f'annotation file {self.dataset.ann_file}: {problem}')
+        self.dataset.full_init()
         if len(self.dataset) == 0:
             raise ValueError(f'annotation file {self.dataset.ann_file}: no sample (no image; '
                              'for training, no image with an annotated person)')
