@@ -32,7 +32,8 @@ codec = dict(
 model = dict(
     type='HigherHRNet',
     data_preprocessor=dict(
-        type='PoseDataPreprocessor',
+        # mmpose's PoseDataPreprocessor, normalising as the official code (torchvision order).
+        type='HigherHRNetDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
@@ -55,12 +56,11 @@ model = dict(
         deconv_kernel_sizes=(4, ),
         num_basic_blocks=4,
         cat_output=(True, ),
-        with_ae_loss=(True, False),
+        # K and the AE level are stated once: K here, the tag level in the codec; the head
+        # passes both to its loss.
         loss=dict(
             type='HigherHRNetLoss',
-            num_keypoints=17,
             heatmap_loss_factors=(1.0, 1.0),
-            with_ae_loss=(True, False),
             push_loss_factor=1e-3,
             pull_loss_factor=1e-3,
             ae_loss_type='exp'),
@@ -123,7 +123,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     # Batch size 1 as the official test. Batches hold only images of equal test canvas, so
     # that no padding changes the predictions: `--cfg-options val_dataloader.batch_size=4
-    # test_dataloader.batch_size=4` gives the keypoints of batch size 1, faster.
+    # test_dataloader.batch_size=4` gives the maps of batch size 1 up to float rounding.
     batch_sampler=dict(type='CanvasSizeBatchSampler'),
     dataset=dict(
         type=dataset_type,

@@ -2,7 +2,7 @@
 # (experiments/crowd_pose/higher_hrnet/w32_512_adam_lr1e-3.yaml), evaluated with the CrowdPose metric.
 _base_ = ['./higherhrnet_w32_coco_512.py']
 
-model = dict(head=dict(num_keypoints=14, loss=dict(num_keypoints=14)))
+model = dict(head=dict(num_keypoints=14))
 
 dataset_type = 'CrowdPoseDataset'
 data_root = 'data/crowdpose/'

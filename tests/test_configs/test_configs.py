@@ -8,6 +8,7 @@ through the real test pipeline, ``model.test_step`` and the config's evaluator.
 import math
 import sys
 from pathlib import Path
+from typing import Tuple
 
 import pytest
 import torch
@@ -31,14 +32,19 @@ W48_PARAMS = 63_827_139
 W32_CROWDPOSE_PARAMS = W32_PARAMS - (32 + 1) * 3 * 3 - 2 * 3 * 32 * 16  # 28,641,962
 LOSS_NAMES = {'loss', 'loss_heatmap_l0', 'loss_heatmap_l1', 'loss_pull', 'loss_push'}
 
-# name: (dataset builder, keypoints K, metric key, expected parameter count or None)
-CONFIGS = {
-    'higherhrnet_w32_coco_512.py': ('coco', 17, 'coco/AP', W32_PARAMS),
-    'higherhrnet_w32_coco_640.py': ('coco', 17, 'coco/AP', W32_PARAMS),
-    'higherhrnet_w48_coco_640.py': ('coco', 17, 'coco/AP', W48_PARAMS),
-    'higherhrnet_w32_crowdpose_512.py': ('crowdpose', 14, 'crowdpose/AP', W32_CROWDPOSE_PARAMS),
-    'toy/higherhrnet_toy_synthetic.py': ('toy', 17, 'coco/AP', None),
+# Every config under configs/ except _base_: a new config is tested by being added.
+CONFIGS = sorted(
+    str(path.relative_to(CONFIG_DIR)) for path in CONFIG_DIR.rglob('*.py')
+    if '_base_' not in path.relative_to(CONFIG_DIR).parts)
+# Parameter counts of the published architectures (configs not listed are not counted).
+NUM_PARAMS = {
+    'higherhrnet_w32_coco_512.py': W32_PARAMS,
+    'higherhrnet_w32_coco_640.py': W32_PARAMS,
+    'higherhrnet_w48_coco_640.py': W48_PARAMS,
+    'higherhrnet_w32_crowdpose_512.py': W32_CROWDPOSE_PARAMS,
 }
+# The test data each dataset type trains on, and its keypoint count.
+DATASETS = {'CocoDataset': ('coco', 17), 'CrowdPoseDataset': ('crowdpose', 14)}
 
 # "Our components from another mmpose config": mmpose's own associative-embedding config,
 # with mmpose's BottomupPoseEstimator and val pipeline (BottomupResize), a ResNet-50 backbone
@@ -116,15 +122,31 @@ def _test_all(model, cfg: Config, num_keypoints: int) -> dict:
     return evaluator.evaluate(len(loader.dataset))
 
 
-@pytest.mark.parametrize('name', list(CONFIGS))
+def _dataset_of(name: str) -> Tuple[str, int, str]:
+    """Test data, keypoint count K and metric key of a shipped config, read from the config."""
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    dataset = cfg.train_dataloader.dataset
+    data, num_keypoints = DATASETS[dataset.type]
+    if dataset.data_root.rstrip('/').endswith('toy'):
+        data = 'toy'
+    return data, num_keypoints, f"{cfg.val_evaluator.get('prefix', 'coco')}/AP"
+
+
+def test_every_config_is_collected():
+    assert {'higherhrnet_w32_coco_512.py', 'toy/higherhrnet_toy_synthetic.py'} <= set(CONFIGS)
+    assert set(NUM_PARAMS) <= set(CONFIGS)
+    assert not any(name.startswith('_base_') for name in CONFIGS)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
 def test_config_trains_and_tests_one_step(name, data_roots):
-    data, num_keypoints, metric_key, num_params = CONFIGS[name]
+    data, num_keypoints, metric_key = _dataset_of(name)
     cfg = load_config(name, data_roots[data], SIZE)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    if num_params is not None:
-        assert sum(p.numel() for p in model.parameters()) == num_params
+    if name in NUM_PARAMS:
+        assert sum(p.numel() for p in model.parameters()) == NUM_PARAMS[name]
     assert model.head.num_keypoints == num_keypoints
     assert cfg.model.head.decoder.heatmap_sizes == ((SIZE // 4, SIZE // 4), (SIZE // 2, SIZE // 2))
 

@@ -21,6 +21,7 @@ from mmpose.structures import PoseDataSample
 from torch import Tensor
 
 from higherhrnet_plugin.datasets.transforms import HigherHRNetResize
+from higherhrnet_plugin.models.utils import FlipPair, aggregate_scales
 
 from .decoders import Decoder, time_decoder
 from .maps import SYNTHETIC_SIGMA, SYNTHETIC_VARIANTS, Persons, crowd_layout, synthetic_maps
@@ -96,16 +97,19 @@ def preprocess(model, pipeline: Compose, data_info: dict) -> dict:
     return model.data_preprocessor(pseudo_collate([pipeline(copy.copy(data_info))]), False)
 
 
-def network(model, inputs: Tensor) -> list:
-    """Backbone + head forward of the inputs and of their mirror: [orig levels, flip levels]."""
-    return [model.head.forward(model.extract_feat(x)) for x in (inputs, inputs.flip(-1))]
+def network(model, inputs: Tensor) -> FlipPair:
+    """Backbone + head forward of the inputs and of their mirror."""
+    return FlipPair(*(model.head.forward(model.extract_feat(x))
+                      for x in (inputs, inputs.flip(-1))))
 
 
-def aggregate(model, views: list, canvas: Tuple[int, int],
+def aggregate(model, views: FlipPair, canvas: Tuple[int, int],
               flip_indices: Sequence[int]) -> Tuple[Tensor, Tensor]:
     """The head's test-time aggregation of one sample: (K, H, W) heatmaps, (K, H, W, L) tags."""
     aggregation = model.test_cfg.get('aggregation', 'official')
-    return model.head._aggregate_scales([views], [1.0], canvas, flip_indices, aggregation)
+    heatmaps, tags = aggregate_scales([views], [1.0], canvas, model.head.layout, flip_indices,
+                                      aggregation)
+    return heatmaps[0], tags[0]
 
 
 def time_image(model, pipeline: Compose, path: Path, decoders: Dict[str, Decoder], repeats: int,

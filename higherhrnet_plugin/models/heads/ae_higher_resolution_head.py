@@ -5,7 +5,7 @@ Architecture and test-time aggregation follow the official code
 ``lib/core/inference.py``, MIT licence); ``aggregation='mmpose0x'`` follows mmpose 0.x
 (``mmpose/core/evaluation/bottom_up_eval.py``).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.structures import InstanceData, PixelData
@@ -16,12 +16,13 @@ from mmpose.utils.typing import (Features, OptConfigType, OptMultiConfig, OptSam
                                  Predictions, SampleList)
 from torch import Tensor, nn
 
-from ..utils.head_utils import (LevelOutputs, check_lengths, crop_levels, level_fields, level_mask,
-                                resize_maps, select_sample)
+from ..utils.aggregation import (AGGREGATION_MODES, FlipPair, LevelOutputs, OutputLayout,
+                                 aggregate_scales, crop_to_canvas)
+from ..utils.head_utils import (check_lengths, level_fields, level_mask, loss_config,
+                                resolve_tag_levels)
 
 # ConvTranspose2d (padding, output_padding) giving exactly 2x the input size (official table).
 _DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
-_AGGREGATIONS = ('official', 'mmpose0x')
 
 
 @MODELS.register_module()
@@ -75,11 +76,15 @@ class AEHigherResolutionHead(BaseHead):
             Defaults to ``4``.
         cat_output (Sequence[bool]): Whether each deconv layer also takes the previous
             level's prediction. Defaults to ``(True, )``.
-        with_ae_loss (Sequence[bool]): Whether each level predicts tags (one entry per
-            level, ``num_deconv_layers + 1``). Defaults to ``(True, False)``.
+        with_ae_loss (Sequence[bool], optional): Whether each level predicts tags (one entry
+            per level, ``num_deconv_layers + 1``). ``None`` reads it from the decoder (tags at
+            its ``tag_level``), or tags at level 0 without a decoder; a value that disagrees
+            with the decoder is an error. Defaults to ``None``.
         final_kernel_size (int): Kernel (1 or 3) of the prediction convs. Defaults to ``1``.
         loss (dict, optional): Loss config, called as ``loss(outputs, heatmaps, masks,
-            keypoint_indices)``. ``None`` means ``dict(type='HigherHRNetLoss')``.
+            keypoint_indices)``. ``None`` means ``dict(type='HigherHRNetLoss')``. The head
+            passes its ``num_keypoints`` and ``with_ae_loss`` to it (stating them in the loss
+            config too is allowed only with equal values).
         decoder (dict, optional): Codec config with ``batch_decode(heatmaps (B, K, H, W),
             tags (B, K, H, W, L))``. Defaults to ``None``.
         init_cfg (dict | list, optional): ``None`` means the official initialisation
@@ -97,7 +102,7 @@ class AEHigherResolutionHead(BaseHead):
                  deconv_kernel_sizes: Sequence[int] = (4, ),
                  num_basic_blocks: int = 4,
                  cat_output: Sequence[bool] = (True, ),
-                 with_ae_loss: Sequence[bool] = (True, False),
+                 with_ae_loss: Optional[Sequence[bool]] = None,
                  final_kernel_size: int = 1,
                  loss: OptConfigType = None,
                  decoder: OptConfigType = None,
@@ -107,15 +112,16 @@ class AEHigherResolutionHead(BaseHead):
                        deconv_out_channels=deconv_out_channels,
                        deconv_kernel_sizes=deconv_kernel_sizes,
                        cat_output=cat_output)
-        check_lengths(num_deconv_layers + 1, with_ae_loss=with_ae_loss)
         if final_kernel_size not in (1, 3):
             raise ValueError(f'final_kernel_size must be 1 or 3, got {final_kernel_size}')
+        self.decoder = None if decoder is None else KEYPOINT_CODECS.build(decoder)
+        with_ae_loss = resolve_tag_levels(with_ae_loss, num_deconv_layers + 1, self.decoder)
 
         self.in_channels = in_channels
         self.num_keypoints = num_keypoints
         self.tag_per_keypoint = tag_per_keypoint
         self.cat_output = tuple(cat_output)
-        self.with_ae_loss = tuple(with_ae_loss)
+        self.with_ae_loss = with_ae_loss
         tag_channels = num_keypoints if tag_per_keypoint else 1
         self.level_channels = tuple(num_keypoints + (tag_channels if ae else 0)
                                     for ae in with_ae_loss)
@@ -130,8 +136,14 @@ class AEHigherResolutionHead(BaseHead):
                 feature_channels[i + 1], deconv_kernel_sizes[i], num_basic_blocks)
             for i in range(num_deconv_layers))
 
-        self.loss_module = MODELS.build(dict(type='HigherHRNetLoss') if loss is None else loss)
-        self.decoder = None if decoder is None else KEYPOINT_CODECS.build(decoder)
+        # The head owns K and the AE levels; the loss it builds reads them from here.
+        self.loss_module = MODELS.build(
+            loss_config(loss, num_keypoints=num_keypoints, with_ae_loss=with_ae_loss))
+
+    @property
+    def layout(self) -> OutputLayout:
+        """Channel layout of the level outputs, for :mod:`..utils.aggregation`."""
+        return OutputLayout(self.num_keypoints, self.with_ae_loss, self.tag_per_keypoint)
 
     @property
     def default_init_cfg(self) -> List[dict]:
@@ -241,134 +253,40 @@ class AEHigherResolutionHead(BaseHead):
         test_cfg = test_cfg or {}
         flip_test = test_cfg.get('flip_test', False)
         aggregation = test_cfg.get('aggregation', 'official')
-        if aggregation not in _AGGREGATIONS:
-            raise ValueError(f'test_cfg.aggregation must be one of {_AGGREGATIONS}, '
+        if aggregation not in AGGREGATION_MODES:
+            raise ValueError(f'test_cfg.aggregation must be one of {AGGREGATION_MODES}, '
                              f'got {aggregation!r}')
         metainfo = batch_data_samples[0].metainfo
         if test_cfg.get('multiscale_test', False):
             scales, scale_feats = [1.0, *metainfo['aug_scales']], feats
         else:
             scales, scale_feats = [1.0], [feats]
-        scale_views = [self._forward_views(_feats, flip_test) for _feats in scale_feats]
+        pairs = [self._forward_views(_feats, flip_test) for _feats in scale_feats]
         flip_indices = metainfo['flip_indices'] if flip_test else None
 
         output_heatmaps = test_cfg.get('output_heatmaps', False)
         preds, fields = [], []
         for index, data_sample in enumerate(batch_data_samples):
             canvas = tuple(int(v) for v in data_sample.metainfo['input_size'])
-            heatmaps, tags = self._aggregate_scales(select_sample(scale_views, index), scales,
-                                                    canvas, flip_indices, aggregation)
-            preds.append(self._decode(heatmaps, tags))
+            sample_pairs = [
+                crop_to_canvas(pair, index, (round(canvas[0] * s), round(canvas[1] * s)))
+                for pair, s in zip(pairs, scales)
+            ]
+            heatmaps, tags = aggregate_scales(sample_pairs, scales, canvas, self.layout,
+                                              flip_indices, aggregation)
+            preds.append(self._decode(heatmaps[0], tags[0]))
             if output_heatmaps:
                 # PixelData holds (C, H, W) maps: tags (K, H, W, L) -> (L*K, H, W), L-major.
                 fields.append(
-                    PixelData(heatmaps=heatmaps.detach(),
-                              tags=tags.detach().permute(3, 0, 1, 2).flatten(0, 1)))
+                    PixelData(heatmaps=heatmaps[0].detach(),
+                              tags=tags[0].detach().permute(3, 0, 1, 2).flatten(0, 1)))
         return (preds, fields) if output_heatmaps else preds
 
-    def _forward_views(self, feats: Features, flip_test: bool) -> List[LevelOutputs]:
-        """Level outputs of each view: ``[orig]``, or ``[orig, flipped]`` with flip test."""
+    def _forward_views(self, feats: Features, flip_test: bool) -> FlipPair:
+        """Level outputs of the original view and, with flip test, of the flipped one."""
         if flip_test:
-            return [self.forward(feats[0]), self.forward(feats[1])]
-        return [self.forward(feats)]
-
-    def _aggregate_scales(self, scale_views: List[List[LevelOutputs]], scales: List[float],
-                          canvas: Tuple[int, int], flip_indices: Optional[List[int]],
-                          aggregation: str) -> Tuple[Tensor, Tensor]:
-        """Average the flip-averaged heatmaps of all scales; tags of scale 1.
-
-        Args:
-            scale_views (List[List[List[Tensor]]]): Per scale, per view, per level
-                (1, C_l, H'_l, W'_l) outputs of one sample (possibly padded).
-            scales (List[float]): Scale of each entry, 1 first.
-            canvas (Tuple[int, int]): The sample's canvas (W, H) at scale 1.
-            flip_indices (List[int], optional): Keypoint flip permutation; ``None`` without
-                flip test.
-            aggregation (str): ``'official'`` or ``'mmpose0x'``.
-
-        Returns:
-            tuple:
-            - heatmaps (Tensor): (K, H, W)
-            - tags (Tensor): (K, H, W, L)
-        """
-        width, height = canvas
-        heatmap_sum, tags = None, None
-        # Official order: largest scale first (only the float summation order depends on it).
-        for index in sorted(range(len(scales)), key=lambda i: -scales[i]):
-            scale_canvas = (round(width * scales[index]), round(height * scales[index]))
-            heatmaps, scale_tags = self._aggregate_views(scale_views[index], scale_canvas,
-                                                         (height, width), flip_indices,
-                                                         aggregation)
-            heatmap_sum = heatmaps if heatmap_sum is None else heatmap_sum + heatmaps
-            if index == 0:
-                tags = torch.stack(scale_tags, dim=-1)
-        heatmaps = heatmap_sum / len(scales)
-        if not self.tag_per_keypoint:
-            # One shared tag map: every keypoint reads it (as the official parser's expand).
-            tags = tags.expand(-1, self.num_keypoints, -1, -1, -1)
-        return heatmaps[0], tags[0]
-
-    def _aggregate_views(self, views: List[LevelOutputs], scale_canvas: Tuple[int, int],
-                         canvas_hw: Tuple[int, int], flip_indices: Optional[List[int]],
-                         aggregation: str) -> Tuple[Tensor, List[Tensor]]:
-        """Flip-averaged heatmaps (1, K, H, W) and tags [orig..., flipped...] of one scale.
-
-        ``scale_canvas`` (W_s, H_s) is the sample's canvas at this scale (cropped out of the
-        padded outputs), ``canvas_hw`` the scale-1 (H, W) everything is projected to.
-        """
-        view_maps = [
-            self._aggregate_levels(crop_levels(levels, scale_canvas, flipped=view == 1),
-                                   canvas_hw, flip_indices if view == 1 else None, aggregation)
-            for view, levels in enumerate(views)
-        ]
-        heatmaps = [view_heatmaps for view_heatmaps, _ in view_maps]
-        heatmaps = heatmaps[0] if len(heatmaps) == 1 else (heatmaps[0] + heatmaps[1]) / 2
-        return heatmaps, [tag for _, view_tags in view_maps for tag in view_tags]
-
-    def _aggregate_levels(self, levels: LevelOutputs, canvas_hw: Tuple[int, int],
-                          flip_indices: Optional[List[int]],
-                          aggregation: str) -> Tuple[Tensor, List[Tensor]]:
-        """Level-averaged heatmaps and per-AE-level tags of one view on the canvas.
-
-        Args:
-            levels (List[Tensor]): Cropped (1, C_l, h_l, w_l) outputs of one view, in the
-                view's own frame (not yet mirrored for the flipped view).
-            canvas_hw (Tuple[int, int]): Target (H, W).
-            flip_indices (List[int], optional): Mirror and permute (flipped view) if given.
-            aggregation (str): ``'official'`` or ``'mmpose0x'``.
-
-        Returns:
-            tuple:
-            - heatmaps (Tensor): (1, K, H, W)
-            - tags (List[Tensor]): one (1, T, H, W) map per AE level
-        """
-        if aggregation == 'official':
-            # Resize to the highest-resolution level, then mirror, average, project.
-            levels = [resize_maps(level, levels[-1].shape[-2:]) for level in levels]
-            levels = [self._unflip(level, flip_indices) for level in levels]
-            heatmaps, tags = self._split_levels(levels)
-            return resize_maps(heatmaps, canvas_hw), [resize_maps(tag, canvas_hw) for tag in tags]
-        # mmpose 0.x: mirror at native resolution, resize every level straight to the canvas.
-        levels = [resize_maps(self._unflip(level, flip_indices), canvas_hw) for level in levels]
-        return self._split_levels(levels)
-
-    def _split_levels(self, levels: LevelOutputs) -> Tuple[Tensor, List[Tensor]]:
-        """Average the heatmaps of same-size levels; collect the tags of the AE levels."""
-        K = self.num_keypoints
-        heatmaps = sum(level[:, :K] for level in levels) / len(levels)
-        tags = [level[:, K:] for level, ae in zip(levels, self.with_ae_loss) if ae]
-        return heatmaps, tags
-
-    def _unflip(self, level: Tensor, flip_indices: Optional[List[int]]) -> Tensor:
-        """Mirror a flipped-view output along W and swap left/right keypoint channels."""
-        if flip_indices is None:
-            return level
-        K = self.num_keypoints
-        level = level.flip(-1)
-        heatmaps, tags = level[:, :K][:, flip_indices], level[:, K:]
-        if self.tag_per_keypoint and tags.shape[1] == K:  # levels without AE have no tags
-            tags = tags[:, flip_indices]
-        return torch.cat((heatmaps, tags), dim=1)
+            return FlipPair(self.forward(feats[0]), self.forward(feats[1]))
+        return FlipPair(self.forward(feats))
 
     def _decode(self, heatmaps: Tensor, tags: Tensor) -> InstanceData:
         """Group one sample's (K, H, W) heatmaps and (K, H, W, L) tags into persons."""

@@ -11,9 +11,9 @@ from typing import List, Optional, Union
 
 import numpy as np
 import torch
-from mmengine.model import ImgDataPreprocessor
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
 from mmpose.utils.typing import InstanceList, PixelDataList, SampleList
 from torch import Tensor
 
@@ -34,8 +34,9 @@ class HigherHRNet(BottomupPoseEstimator):
           images of the extra scales are read from ``metainfo['aug_imgs']`` (list
           ``aug_imgs`` in ``PackPoseInputs.meta_keys``), normalised by the model's data
           preprocessor like the main image and passed on as mmpose's image pyramid;
-        - ``pred_instances.bboxes`` (N, 4) ``x1, y1, x2, y2``: the extent of each person's K
-          keypoints (the official code has no boxes). Without them mmpose's
+        - ``pred_instances.bboxes`` (N, 4) ``x1, y1, x2, y2``: the extent of each person's
+          found (or refined) keypoints, score > 0; missing ones sit at (0, 0) and are left
+          out (the official code has no boxes). Without them mmpose's
           ``MMPoseInferencer`` drops the person score (``split_instances`` writes
           ``bbox_score`` only with a ``bbox``); COCO evaluation ignores them.
     """
@@ -70,8 +71,10 @@ class HigherHRNet(BottomupPoseEstimator):
                 torch.from_numpy(d.metainfo['aug_imgs'][scale_index]).permute(2, 0, 1)
                 for d in data_samples
             ]
-            # The plain image path of the preprocessor: channel order, mean/std, padding.
-            data = ImgDataPreprocessor.forward(self.data_preprocessor, dict(inputs=images))
+            # The model's own preprocessor (channel order, normalisation, padding); blank
+            # samples take the batch metainfo it writes.
+            data = self.data_preprocessor(
+                dict(inputs=images, data_samples=[PoseDataSample() for _ in images]))
             batches.append(data['inputs'])
         return batches
 
@@ -85,11 +88,26 @@ class HigherHRNet(BottomupPoseEstimator):
         """
         for instances in batch_pred_instances:
             if 'bboxes' not in instances:
-                instances.bboxes = keypoint_extent(instances.keypoints)
+                instances.bboxes = keypoint_extent(instances.keypoints,
+                                                   instances.keypoint_scores)
         return super().add_pred_to_datasample(batch_pred_instances, batch_pred_fields,
                                               batch_data_samples)
 
 
-def keypoint_extent(keypoints: np.ndarray) -> np.ndarray:
-    """(N, 4) boxes ``x1, y1, x2, y2`` enclosing each of (N, K, 2) ``keypoints``."""
-    return np.concatenate([keypoints.min(axis=1), keypoints.max(axis=1)], axis=1)
+def keypoint_extent(keypoints: np.ndarray, keypoint_scores: np.ndarray) -> np.ndarray:
+    """Boxes enclosing each person's found keypoints.
+
+    Args:
+        keypoints (np.ndarray): (N, K, 2) keypoints.
+        keypoint_scores (np.ndarray): (N, K) scores; 0 marks a keypoint that was not found
+            (its coordinates are (0, 0)). A person with none found gets the box of all K.
+
+    Returns:
+        np.ndarray: (N, 4) boxes ``x1, y1, x2, y2``.
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    found = np.asarray(keypoint_scores) > 0
+    found[~found.any(axis=1)] = True
+    low = np.where(found[..., None], keypoints, np.inf).min(axis=1)
+    high = np.where(found[..., None], keypoints, -np.inf).max(axis=1)
+    return np.concatenate([low, high], axis=1).astype(np.float32)

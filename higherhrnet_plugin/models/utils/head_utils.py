@@ -1,18 +1,10 @@
-"""Helpers of :class:`AEHigherResolutionHead`: argument checks, per-level targets, cropping and
-resizing of the level outputs at test time."""
-import math
-from typing import List, Sequence, Tuple
+"""Helpers of :class:`AEHigherResolutionHead`: argument checks, the per-level facts it shares
+with its loss and codec, and per-level targets."""
+from typing import Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.structures import PixelData
 from torch import Tensor
-
-# The head reads HRNet's 1/4 branch; every deconv layer halves the stride.
-INPUT_STRIDE = 4
-
-# Outputs of one forward pass: one (B, C_l, H_l, W_l) tensor per level.
-LevelOutputs = List[Tensor]
 
 
 def check_lengths(expected: int, **sequences: Sequence) -> None:
@@ -38,32 +30,57 @@ def level_mask(fields: PixelData, output: Tensor) -> Tensor:
     return fields.heatmap_mask.reshape(fields.heatmap_mask.shape[-2:])
 
 
-def select_sample(scale_views: List[List[LevelOutputs]], index: int) -> List[List[LevelOutputs]]:
-    """One sample's (1, C, H, W) slices of every scale, view and level."""
-    return [[[level[index:index + 1] for level in levels] for levels in views]
-            for views in scale_views]
+def resolve_tag_levels(with_ae_loss: Optional[Sequence[bool]], num_levels: int,
+                       decoder) -> Tuple[bool, ...]:
+    """The levels that predict tags: as given, else from the codec's ``tag_level``.
 
+    The codec encodes tag indices into one level (``tag_level``) and the loss reads the tags
+    there, so the head's tag levels must be exactly that one level when a codec is given.
 
-def crop_levels(levels: LevelOutputs, canvas: Tuple[int, int], flipped: bool) -> LevelOutputs:
-    """Cut a sample's canvas out of its (padded) level outputs.
+    Args:
+        with_ae_loss (Sequence[bool], optional): Per-level flags stated in the config.
+        num_levels (int): Output levels of the head.
+        decoder (BaseKeypointCodec, optional): The head's codec.
 
-    Batching pads on the right/bottom; the flipped input was mirrored after padding, so its
-    canvas sits at the right edge of the flipped outputs.
+    Returns:
+        Tuple[bool, ...]: One flag per level.
     """
-    width, height = canvas
-    cropped = []
-    for level_index, level in enumerate(levels):
-        stride = INPUT_STRIDE / 2**level_index
-        h, w = math.ceil(height / stride), math.ceil(width / stride)
-        full_w = level.shape[-1]
-        left = full_w - w if flipped else 0
-        cropped.append(level[..., :h, left:left + w])
-    return cropped
+    tag_level = getattr(decoder, 'tag_level', None)
+    if decoder is not None and len(decoder.heatmap_sizes) != num_levels:
+        raise ValueError(f'the codec has {len(decoder.heatmap_sizes)} heatmap_sizes, the head '
+                         f'predicts {num_levels} levels (num_deconv_layers + 1)')
+    if with_ae_loss is None:
+        level = 0 if tag_level is None else tag_level
+        return tuple(index == level for index in range(num_levels))
+    check_lengths(num_levels, with_ae_loss=with_ae_loss)
+    flags = tuple(bool(flag) for flag in with_ae_loss)
+    if tag_level is not None and flags != tuple(i == tag_level for i in range(num_levels)):
+        raise ValueError(f'head with_ae_loss={flags} disagrees with the codec\'s '
+                         f'tag_level={tag_level}: tags must be predicted at the tag level '
+                         f'only; leave with_ae_loss out of the head config to follow the codec')
+    return flags
 
 
-def resize_maps(maps: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize with ``align_corners=False`` (as both references); no-op on equal size."""
-    size = tuple(int(v) for v in size)
-    if tuple(maps.shape[-2:]) == size:
-        return maps
-    return F.interpolate(maps, size=size, mode='bilinear', align_corners=False)
+def loss_config(loss: Optional[dict], **owned) -> dict:
+    """The loss config with the head's own facts (``owned``) filled in.
+
+    Args:
+        loss (dict, optional): Loss config; ``None`` for ``HigherHRNetLoss``.
+        **owned: Settings the head owns (K, AE levels); a loss config may repeat them
+            only with equal values.
+
+    Returns:
+        dict: The config to build.
+    """
+    config = dict(type='HigherHRNetLoss') if loss is None else dict(loss)
+    for key, value in owned.items():
+        if key in config and _as_plain(config[key]) != _as_plain(value):
+            raise ValueError(f'loss {key}={config[key]!r} disagrees with the head\'s '
+                             f'{key}={value!r}; state it once, in the head')
+        config[key] = value
+    return config
+
+
+def _as_plain(value):
+    """Tuples and lists compare equal (configs turn tuples into lists)."""
+    return tuple(_as_plain(v) for v in value) if isinstance(value, (list, tuple)) else value

@@ -184,6 +184,8 @@ def test_canvas_size_equals_transform(image_dir):
 # head, codec and test path with a small HRNet, for CPU time) on the shared COCO images,
 # batch 1 vs batch 4 with the sampler, through mmengine's Runner.build_dataloader.
 
+# Batch 4 vs batch 1: float rounding of the convolutions, relative to the largest value.
+MAP_TOLERANCE = 1e-4
 EXTRA_COPIES = [  # (source, flip code of cv2.flip, new id)
     ('000000000785.jpg', 1, 1), ('000000040083.jpg', 1, 2), ('000000196141.jpg', 1, 3),
     ('000000197388.jpg', 1, 4), ('000000000785.jpg', 0, 5), ('000000040083.jpg', 0, 6)
@@ -208,7 +210,7 @@ def coco_with_copies(dst: Path) -> Path:
 
 
 def predict_all(model, cfg: Config, batch_size: int, by_canvas: bool = True) -> Dict:
-    """{img_id: (keypoints, keypoint_scores)} and the canvases of each batch."""
+    """{img_id: (heatmaps (K, H, W), tags (L*K, H, W))} and the canvases of each batch."""
     loader_cfg = copy.deepcopy(cfg.val_dataloader)
     loader_cfg.update(batch_size=batch_size)
     if not by_canvas:
@@ -219,9 +221,9 @@ def predict_all(model, cfg: Config, batch_size: int, by_canvas: bool = True) -> 
         for data in loader:
             batch_canvases.append([tuple(d.metainfo['input_size']) for d in data['data_samples']])
             for sample in model.test_step(data):
-                pred = sample.pred_instances
-                predictions[sample.metainfo['img_id']] = (np.asarray(pred.keypoints),
-                                                          np.asarray(pred.keypoint_scores))
+                fields = sample.pred_fields
+                predictions[sample.metainfo['img_id']] = (fields.heatmaps.numpy(),
+                                                          fields.tags.numpy())
     return predictions, batch_canvases
 
 
@@ -235,6 +237,12 @@ def one_thread():
 
 
 def test_batched_test_equals_batch_one(tmp_path, one_thread):
+    """Batched maps equal batch-1 maps up to the float rounding of the convolution kernels.
+
+    Keypoints are not compared: the CPU kernels chosen for batch 4 and batch 1 may differ in
+    the last bits (machine dependent), and with random weights near-ties in grouping would
+    turn those bits into different persons. Decoding is deterministic given the maps.
+    """
     data_root = coco_with_copies(tmp_path / 'coco')
     cfg = Config.fromfile(str(CONFIG_DIR / 'toy' / 'higherhrnet_toy_synthetic.py'))
     cfg.merge_from_dict({
@@ -242,8 +250,7 @@ def test_batched_test_equals_batch_one(tmp_path, one_thread):
         'val_dataloader.dataset.data_root': str(data_root),
         'val_dataloader.dataset.ann_file': 'annotations/person_keypoints_val2017.json',
         'val_dataloader.dataset.data_prefix.img': 'val2017/',
-        # Random weights: no threshold, so that every image has candidates to compare.
-        'model.head.decoder.decode_keypoint_thr': 0.0,
+        'model.test_cfg.output_heatmaps': True,
     })
     assert cfg.val_dataloader.batch_sampler.type == 'CanvasSizeBatchSampler'
     torch.manual_seed(0)
@@ -259,15 +266,15 @@ def test_batched_test_equals_batch_one(tmp_path, one_thread):
     assert sorted(map(len, batched_canvases)) == [1, 1, 4, 4]
     assert all(len(set(canvases)) == 1 for canvases in batched_canvases)
     assert sorted(single) == sorted(batched) and len(single) == 10
-    for img_id, (keypoints, scores) in single.items():
-        assert len(keypoints) > 0
-        assert batched[img_id][0].shape == keypoints.shape, img_id
-        np.testing.assert_allclose(batched[img_id][0], keypoints, rtol=0, atol=1e-4)
-        np.testing.assert_allclose(batched[img_id][1], scores, rtol=0, atol=1e-4)
+    for img_id, (heatmaps, tags) in single.items():
+        for batched_map, single_map in zip(batched[img_id], (heatmaps, tags)):
+            assert batched_map.shape == single_map.shape, img_id
+            np.testing.assert_allclose(batched_map, single_map, rtol=0,
+                                       atol=MAP_TOLERANCE * np.abs(single_map).max())
 
     # Without the sampler the first batch mixes (448, 256) and (384, 256): padding shows.
     mixed, mixed_canvases = predict_all(model, cfg, 4, by_canvas=False)
     assert len(set(mixed_canvases[0])) == 2
     assert any(
-        mixed[i][0].shape != single[i][0].shape or np.abs(mixed[i][0] - single[i][0]).max() > 1e-2
+        np.abs(mixed[i][0] - single[i][0]).max() > 100 * MAP_TOLERANCE * np.abs(single[i][0]).max()
         for i in single)

@@ -120,6 +120,41 @@ def test_invalid_configuration():
         AEHigherResolutionHead(final_kernel_size=5)
 
 
+# ---------------------------------------------------------------- one owner per level fact
+
+CODEC = dict(type='MultiLevelAssociativeEmbedding', input_size=(64, 64),
+             heatmap_sizes=((16, 16), (32, 32)))
+
+
+def test_head_states_k_and_reads_the_tag_level_from_the_codec():
+    head = AEHigherResolutionHead(num_keypoints=14, decoder=dict(CODEC, tag_level=1))
+    assert head.with_ae_loss == (False, True)
+    assert head.level_channels == (14, 28)
+    assert head.loss_module.num_keypoints == 14
+    assert head.loss_module.with_ae_loss == (False, True)
+    # Without a codec: tags at level 0, the official layout.
+    assert AEHigherResolutionHead(num_keypoints=14).loss_module.with_ae_loss == (True, False)
+
+
+def test_restated_facts_must_agree():
+    # Equal restatements (lists from a config file count as tuples) are accepted.
+    head = AEHigherResolutionHead(with_ae_loss=[True, False],
+                                  loss=dict(type='HigherHRNetLoss', num_keypoints=17,
+                                            with_ae_loss=[True, False]),
+                                  decoder=CODEC)
+    assert head.loss_module.with_ae_loss == (True, False)
+    with pytest.raises(ValueError, match=r"loss num_keypoints=17 disagrees with the head's "
+                       r'num_keypoints=14'):
+        AEHigherResolutionHead(num_keypoints=14,
+                               loss=dict(type='HigherHRNetLoss', num_keypoints=17))
+    with pytest.raises(ValueError, match=r"disagrees with the codec's tag_level=0"):
+        AEHigherResolutionHead(with_ae_loss=(False, True), decoder=CODEC)
+    with pytest.raises(ValueError, match='the codec has 2 heatmap_sizes, the head predicts 3'):
+        AEHigherResolutionHead(num_deconv_layers=2, deconv_out_channels=(32, 32),
+                               deconv_kernel_sizes=(4, 4), cat_output=(True, True),
+                               decoder=CODEC)
+
+
 # ----------------------------------------------------------------------------------- loss
 
 

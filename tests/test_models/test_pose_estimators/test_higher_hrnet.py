@@ -133,3 +133,68 @@ def test_plugin_and_mmpose0x_checkpoints_load():
         for k, v in state.items()
     }
     _model().load_state_dict(legacy, strict=True)
+
+
+def test_person_boxes_span_found_keypoints_only():
+    """Missing keypoints (score 0, at canvas (0, 0) with ``decode_refine=False``) are not part
+    of the box; the old formula stretched every box to the canvas corner."""
+    from higherhrnet_plugin.models.pose_estimators.higher_hrnet import keypoint_extent
+    keypoints = np.zeros((2, 4, 2), np.float32)
+    keypoints[0, :2] = [[10, 20], [30, 25]]  # person 0: keypoints 2 and 3 missing
+    keypoints[1] = [[5, 6], [7, 8], [9, 1], [2, 3]]
+    scores = np.float32([[0.5, 0.4, 0, 0], [0.1, 0.2, 0.3, 0.4]])
+    np.testing.assert_array_equal(keypoint_extent(keypoints, scores),
+                                  [[10, 20, 30, 25], [2, 1, 9, 8]])
+    # A person without any found keypoint keeps the extent of all of them.
+    np.testing.assert_array_equal(keypoint_extent(keypoints[:1], np.zeros((1, 4))),
+                                  [[0, 0, 30, 25]])
+
+
+def test_predicted_boxes_leave_out_missing_keypoints():
+    model = _model()
+
+    class HalfFoundDecoder(FixedDecoder):
+
+        def batch_decode(self, heatmaps, tags):
+            keypoints = np.zeros((1, K, 2), np.float32)
+            keypoints[0, :3] = [[3, 5], [7, 9], [5, 6]]
+            scores = np.zeros((1, K), np.float32)
+            scores[0, :3] = 0.8
+            return [(keypoints, scores, np.float32([0.4]))]
+
+    model.head.decoder = HalfFoundDecoder()
+    img = np.zeros((64, 96, 3), np.uint8)
+    data, results = _batch(img, HigherHRNetResize(64))
+    with torch.no_grad():
+        sample = model.test_step(data)[0]
+    keypoints = sample.pred_instances.keypoints[0]
+    box = sample.pred_instances.bboxes[0]
+    np.testing.assert_allclose(box, [*keypoints[:3].min(0), *keypoints[:3].max(0)], rtol=1e-6)
+    # Missing keypoints map to the image point of canvas (0, 0), outside the box.
+    assert not (box[:2] <= keypoints[5]).all()
+
+
+def test_multiscale_inputs_are_normalised_officially():
+    """Every scale goes through the model's own preprocessor: with
+    ``HigherHRNetDataPreprocessor`` the pyramid equals torchvision's ToTensor + Normalize of
+    the official resized images, bit for bit (mmpose's (x - mean) / std differs in 1 ulp)."""
+    from torchvision import transforms
+    model = _model(multiscale_test=True)
+    model.data_preprocessor = MODELS.build(
+        dict(type='HigherHRNetDataPreprocessor', mean=MEAN, std=STD, bgr_to_rgb=True,
+             pad_size_divisor=64))
+    img = np.random.default_rng(1).integers(0, 256, (70, 45, 3), dtype=np.uint8)
+    data, results = _batch(img, HigherHRNetResize(64, aug_scales=(2, 0.5)))
+    seen = []
+    extract_feat = model.extract_feat
+    model.extract_feat = lambda x: seen.append(x) or extract_feat(x)
+    with torch.no_grad():
+        model.test_step(data)
+    official = transforms.Compose([
+        transforms.ToTensor(),
+        transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    ])
+    images = [results['img'], *results['aug_imgs']]
+    # Inputs seen: scale 1, its flip, scale 2, its flip, scale 0.5, its flip.
+    for image, seen_input in zip(images, seen[::2]):
+        assert torch.equal(seen_input[0], official(np.ascontiguousarray(image[..., ::-1])))
