@@ -6,6 +6,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
 export PATH="$ROOT/.venv/bin:$PATH"
+# The toy config trains deterministically (randomness.deterministic); float results on CPU
+# still depend on the thread count, so it is fixed (override: OMP_NUM_THREADS=1 bash ...).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" MKL_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 CONFIG=configs/toy/higherhrnet_toy_synthetic.py
 WORK_DIR="${WORK_DIR:-work_dirs/toy}"
 

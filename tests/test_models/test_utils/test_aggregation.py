@@ -1,8 +1,5 @@
 """Test-time aggregation functions against the official order of operations: written out, and
 against the official functions themselves when their code is available."""
-import importlib
-import os
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +11,9 @@ import torch.nn.functional as F
 from higherhrnet_plugin.models.utils import (FlipPair, OutputLayout, aggregate_flip,
                                              aggregate_levels, aggregate_scales, crop_to_canvas,
                                              unflip_levels)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _official_code import forget, import_official  # noqa: E402
 
 K = 3
 FLIP = [0, 2, 1]
@@ -143,37 +143,15 @@ def test_errors_name_the_problem():
 
 # ------------------------------------------------------- against the official functions
 
-OFFICIAL = Path(os.environ.get('HIGHERHRNET_OFFICIAL',
-                               '/work/.mirror/HRNet+HigherHRNet-Human-Pose-Estimation/repo'))
-
-
 @pytest.fixture(scope='module')
 def official_inference(tmp_path_factory):
-    """``lib/core/inference.py`` of the official code, read at run time from a checkout or a
-    bare mirror (``HIGHERHRNET_OFFICIAL``); nothing of it is stored in this repository."""
-    if not OFFICIAL.exists():
-        pytest.skip(f'official HigherHRNet code not found at {OFFICIAL} '
-                    '(set HIGHERHRNET_OFFICIAL)')
-    source = OFFICIAL / 'lib' / 'core' / 'inference.py'
-    if source.exists():
-        text = source.read_text()
-    else:
-        text = subprocess.run(['git', '-C', str(OFFICIAL), 'show', 'HEAD:lib/core/inference.py'],
-                              check=True, capture_output=True, text=True).stdout
+    """``lib/core/inference.py`` of the official code (see ``tests/_official_code.py``)."""
     root = tmp_path_factory.mktemp('official')
-    (root / 'dataset' / 'transforms').mkdir(parents=True)
-    (root / 'dataset' / '__init__.py').write_text('')
     # The only name inference.py imports from the official package.
-    (root / 'dataset' / 'transforms' / '__init__.py').write_text(
-        f'FLIP_CONFIG = {{"COCO": {FLIP}}}')
-    (root / 'official_inference.py').write_text(text)
-    sys.path.insert(0, str(root))
-    try:
-        yield importlib.import_module('official_inference')
-    finally:
-        sys.path.remove(str(root))
-        for name in ('official_inference', 'dataset.transforms', 'dataset'):
-            sys.modules.pop(name, None)
+    stubs = {'dataset.transforms': f'FLIP_CONFIG = {{"COCO": {FLIP}}}'}
+    module = import_official(root, 'lib/core/inference.py', stubs)
+    yield module
+    forget(root, module, stubs)
 
 
 def _official_cfg(scales, flip):
