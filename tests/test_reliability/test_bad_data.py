@@ -17,9 +17,10 @@ import torch
 from mmengine.runner import Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _bad_data import (BAD_FILES, ODD_FORMATS, add_image, crowd, keep_only,  # noqa: E402
                        outside_person, person)
-from _tiny import make_data, tiny_config  # noqa: E402
+from _tiny_toy import make_data, tiny_config  # noqa: E402
 
 from higherhrnet_plugin.datasets.transforms import CheckedLoadImage  # noqa: E402
 

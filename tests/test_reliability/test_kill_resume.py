@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tiny import (CHECKPOINT_INTERVAL, ITERS_PER_EPOCH, Training, dump,  # noqa: E402
-                   last_checkpoint, make_data, state_dict, tiny_config)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _tiny_toy import (CHECKPOINT_INTERVAL, ITERS_PER_EPOCH, Training, dump,  # noqa: E402
+                       last_checkpoint, make_data, state_dict, tiny_config)
 
 from higherhrnet_plugin.engine.fileio import partial_path  # noqa: E402
 

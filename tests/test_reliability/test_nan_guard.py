@@ -8,8 +8,10 @@ import torch
 from mmengine.runner import Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _poison  # noqa: E402,F401  (registers PoisonImageForTest)
-from _tiny import ITERS_PER_EPOCH, last_checkpoint, make_data, state_dict, tiny_config  # noqa
+from _tiny_toy import (ITERS_PER_EPOCH, last_checkpoint, make_data, state_dict,  # noqa: E402
+                       tiny_config)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 POISONED = 3  # img_id; NaN from its second load, i.e. in epoch 2

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Iterator, List
 
 from mmengine.dist import is_main_process
-from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmpose.registry import HOOKS
 
@@ -48,8 +48,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if (self.backend_args is None and self.file_client_args is None
-                and isinstance(get_file_backend(self.out_dir or '.'), LocalBackend)):
+        local = self.out_dir is None or '://' not in str(self.out_dir)
+        if self.backend_args is None and self.file_client_args is None and local:
             self.backend_args = dict(backend='atomic_local')
 
     def before_train(self, runner) -> None:

@@ -1,5 +1,7 @@
 """The tiny variant of the toy config that the reliability tests train, and how to run it.
 
+Import it after putting ``tests/`` on ``sys.path`` (it uses ``_data``).
+
 ``tiny_config(data_root, work_dir)`` is ``configs/toy/higherhrnet_toy_synthetic.py`` at input
 128 on CPU (one torch thread) with the plugin's reliability parts switched on: the datasets
 wrapped in ``ReliableDataset``, ``CheckedLoadImage`` in both pipelines, ``ResumableSampler``
@@ -9,16 +11,14 @@ mode. With 8 training images and batch 2 an epoch is 4 iterations.
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 from mmengine.config import Config
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _data import (CONFIG_DIR, cpu_overrides, data_overrides,  # noqa: E402
-                   input_size_overrides, mim_env, toy_folder)
+from _data import (CONFIG_DIR, cpu_overrides, data_overrides, input_size_overrides, mim_env,
+                   toy_folder)
 
 TOY_CONFIG = CONFIG_DIR / 'toy' / 'higherhrnet_toy_synthetic.py'
 SIZE = 128
