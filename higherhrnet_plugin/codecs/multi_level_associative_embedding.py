@@ -84,8 +84,8 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
         decode_mode (str): ``'fast'`` or ``'reference'`` parser. Defaults to ``'fast'``.
         decode_nms_kernel (int): Odd max-pool kernel of the peak NMS. Defaults to ``5``.
         decode_topk (int): Candidates per keypoint. Defaults to ``30``.
-        decode_keypoint_thr (float): Heatmap value a candidate must exceed.
-            Defaults to ``0.1``.
+        decode_keypoint_thr (float): Heatmap value a candidate must exceed; >= 0 with
+            ``decode_mode='fast'``. Defaults to ``0.1``.
         decode_tag_thr (float): Largest tag distance for joining a group. Defaults to ``1.0``.
         decode_max_instances (int): Groups a new keypoint is matched against; the official
             parser caps this list at 30. Defaults to ``30``.
@@ -155,6 +155,11 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
             raise ValueError(f'decode_nms_kernel must be odd, got {decode_nms_kernel}')
         self.decode_topk = _integer(decode_topk, 'decode_topk', 1)
         self.decode_keypoint_thr = _number(decode_keypoint_thr, 'decode_keypoint_thr')
+        if decode_mode == 'fast' and self.decode_keypoint_thr < 0:
+            # The fast parser visits only pixels above the threshold; below 0 that would be
+            # every pixel of the map, which it does not support.
+            raise ValueError(f"decode_keypoint_thr must be >= 0 with decode_mode='fast', got "
+                             f"{decode_keypoint_thr!r} (decode_mode='reference' accepts it)")
         self.decode_tag_thr = _positive_number(decode_tag_thr, 'decode_tag_thr')
         self.decode_max_instances = _integer(decode_max_instances, 'decode_max_instances', 1)
         self.decode_adjust = _boolean(decode_adjust, 'decode_adjust')
@@ -236,7 +241,7 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
                        max_num_people=self.decode_max_instances,
                        adjust=self.decode_adjust,
                        refine=self.decode_refine,
-                       keypoint_order=self._grouping_order(heatmaps.shape[0]))
+                       keypoint_order=self.grouping_order(heatmaps.shape[0]))
         if self.decode_mode == 'fast':  # the reference parser has only the full search
             options['refine_search'] = self.decode_refine_search
         return _PARSERS[self.decode_mode](heatmaps, tags, **options)
@@ -273,8 +278,15 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
         cells, on_map = keypoint_cells(level_keypoints, heatmap_size)
         return cells, visible & on_map
 
-    def _grouping_order(self, num_keypoints: int) -> Tuple[int, ...]:
-        """The keypoint grouping order for K keypoints (official default), checked against K."""
+    def grouping_order(self, num_keypoints: int) -> Tuple[int, ...]:
+        """The keypoint grouping order for K keypoints (official default), checked against K.
+
+        Args:
+            num_keypoints (int): Number of keypoints K of the maps to decode.
+
+        Returns:
+            Tuple[int, ...]: ``decode_keypoint_order``, or the official order for K.
+        """
         return resolve_keypoint_order(self.decode_keypoint_order, num_keypoints)
 
 

@@ -57,6 +57,29 @@ def test_bad_arguments(kwargs, message):
         MultiLevelAssociativeEmbedding(**kwargs)
 
 
+def test_negative_keypoint_threshold_needs_the_reference_parser():
+    # The fast parser only visits pixels above the threshold: it refuses < 0 when built,
+    # not at the first decode. The reference parser accepts it, as the official one does.
+    with pytest.raises(ValueError, match="decode_keypoint_thr must be >= 0 with decode_mode="):
+        MultiLevelAssociativeEmbedding(decode_keypoint_thr=-0.1)
+    codec = MultiLevelAssociativeEmbedding(decode_mode='reference', decode_keypoint_thr=-0.1)
+    assert codec.decode_keypoint_thr == -0.1
+
+
+def test_non_finite_maps_are_refused_with_their_name_and_count():
+    heatmaps, tags = np.zeros((17, 8, 8), np.float32), np.zeros((17, 8, 8, 2), np.float32)
+    heatmaps[3, 2, 2:4] = np.nan
+    tags[0, 1, 1, 1] = np.inf
+    peak = np.zeros_like(heatmaps)
+    peak[0, 1, 1] = 0.9  # a candidate: the fast parser reads its tag
+    for mode in ('fast', 'reference'):
+        codec = make_codec(decode_mode=mode)
+        with pytest.raises(ValueError, match='heatmaps hold 2 non-finite'):
+            codec.decode(heatmaps, np.zeros_like(tags))
+        with pytest.raises(ValueError, match='tags hold 1 non-finite'):
+            codec.decode(peak, tags)
+
+
 def test_bad_inputs():
     codec = make_codec()
     with pytest.raises(ValueError, match='keypoints'):

@@ -8,12 +8,16 @@ import pytest
 import torch
 from munkres import Munkres
 from scipy import ndimage
+from scipy.optimize import linear_sum_assignment
 
-from higherhrnet_plugin.codecs.utils.grouping_common import official_candidates
-from higherhrnet_plugin.codecs.utils.grouping_fast import (_RefineSearch, assign, find_candidates,
-                                                         joins_are_forced, parse_fast,
-                                                         refine_peaks)
+from higherhrnet_plugin.codecs.utils.grouping_candidates import find_candidates
+from higherhrnet_plugin.codecs.utils.grouping_common import (default_keypoint_order,
+                                                             official_candidates, official_costs)
+from higherhrnet_plugin.codecs.utils import grouping_fast
+from higherhrnet_plugin.codecs.utils.grouping_fast import assign, joins_are_forced, parse_fast
 from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
+from higherhrnet_plugin.codecs.utils.grouping_refine import (_mean_found_tags, _RefineSearch,
+                                                             refine_peaks)
 
 DATA = Path(__file__).parents[2] / '..' / 'shared' / 'data'
 Maps = Tuple[np.ndarray, np.ndarray]
@@ -50,7 +54,8 @@ def grid_maps(rng: np.random.Generator,
               spurious: int = 0,
               cell: int = 24,
               margin: float = 3.0,
-              num_keypoints: int = 17) -> Maps:
+              num_keypoints: int = 17,
+              tag_dim: int = 2) -> Maps:
     """Well separated persons: one grid cell each, tags 2 apart (noise 0.05) over the cell.
 
     ``missing`` keypoints have no peak, ``weak`` ones a peak of 0.05 (below the detection
@@ -72,12 +77,12 @@ def grid_maps(rng: np.random.Generator,
     cell_tags = np.full(rows * cols, -10.0)
     cell_tags[cells] = rng.permutation(num_persons) * 2.0 + rng.uniform(-0.2, 0.2, num_persons)
     tag_image = np.kron(cell_tags.reshape(rows, cols), np.ones((cell, cell)))
-    tags = tag_image[None, :, :, None] + rng.normal(0, 0.05, heatmaps.shape + (2, ))
+    tags = tag_image[None, :, :, None] + rng.normal(0, 0.05, heatmaps.shape + (tag_dim, ))
     tags = tags.astype(np.float32)
     for _ in range(spurious):
         k, y, x = rng.integers(num_keypoints), rng.integers(rows * cell), rng.integers(cols * cell)
         heatmaps[k, y, x] = max(heatmaps[k, y, x], rng.uniform(0.15, 0.6))
-        tags[k, y, x] = rng.uniform(-3, 2 * num_persons + 3, 2)
+        tags[k, y, x] = rng.uniform(-3, 2 * num_persons + 3, tag_dim)
     return heatmaps, tags
 
 
@@ -260,7 +265,7 @@ def test_refine_search_equals_full_map_argmax(tag_dim):
         num_persons = rng.integers(1, 6)
         mean_tags = rng.normal(0, 2, (num_persons, tag_dim)).astype(np.float32)
         anchors = [rng.integers(0, height * width, rng.integers(1, 5)) for _ in mean_tags]
-        search = _RefineSearch(heatmap, tag_map)
+        search = _RefineSearch(heatmap, tag_map, 'tags')
         for p, best in enumerate(search.argmax(mean_tags, anchors)):
             # the official expression on the whole map
             distances = ((tag_map - mean_tags[p][None, None, :])**2).sum(axis=2)**0.5
@@ -379,3 +384,217 @@ def test_coco_fast_equals_reference():
                              [a for a in coco['annotations'] if a['image_id'] == image['id']])
     assert_same_persons(parse_fast(heatmaps, tags, refine_search='full'),
                         parse_reference(heatmaps, tags))
+
+
+# --- One tag channel: person tags are numpy means, summed pairwise for 8 or more tags ---
+
+
+def official_mean(tags: np.ndarray) -> np.float32:
+    """The official mean of float32 tags (n, ) with L = 1: ``np.mean`` of a list of (1, )."""
+    return np.mean([tags[i:i + 1] for i in range(len(tags))], axis=0)[0]
+
+
+def sequential_mean(tags: np.ndarray) -> np.float32:
+    """float32 running sum / n: what the fast parser computed before it used np.mean."""
+    total = np.float32(0)
+    for tag in tags:
+        total += tag
+    return total / np.float32(len(tags))
+
+
+def split_mean_tags(rng: np.random.Generator, n: int, low: float) -> np.ndarray:
+    """n float32 tags in [low, low + 0.4] whose official and sequential means differ.
+
+    About 4 in 10 draws of 8 or more tags do; the search is seeded, so deterministic.
+    """
+    for _ in range(200):
+        tags = (low + 0.4 * rng.random(n)).astype(np.float32)
+        if official_mean(tags) != sequential_mean(tags):
+            return tags
+    raise AssertionError('no list with differing means: numpy summed sequentially')
+
+
+def one_apart(rng: np.random.Generator, n: int, low: float) -> Tuple[np.ndarray, np.float32]:
+    """Tags as :func:`split_mean_tags` and a float32 tag exactly 1.0 from their official
+    mean, on the side of the sequential mean (closer to it than 1.0)."""
+    for _ in range(50):
+        tags = split_mean_tags(rng, n, low)
+        mean = official_mean(tags)
+        step = np.float32(-1 if sequential_mean(tags) < mean else 1)
+        if float(mean + step) - float(mean) == step:  # mean + 1 is not always a float32
+            return tags, mean + step
+    raise AssertionError('no tag exactly 1.0 from the mean')
+
+
+def test_refine_mean_tags_equal_official_list_means():
+    # The fast refine averages persons with as many found keypoints in one np.mean over axis
+    # 1 of a (P, n, L) array; each row must be the official np.mean of the person's list of
+    # found tags in keypoint order. With L = 1 a sequential float32 sum would differ.
+    rng = np.random.default_rng(0)
+    for tag_dim in (1, 2, 3):
+        person_tags = rng.normal(0, 3, (200, 17, tag_dim)).astype(np.float32)
+        values = np.where(rng.random((200, 17)) < 0.3, 0, 0.5).astype(np.float32)
+        values[np.arange(200), rng.integers(0, 17, 200)] = 0.5  # every person has one
+        means = _mean_found_tags(person_tags, values)
+        for mean, tags, found in zip(means, person_tags, values > 0):
+            np.testing.assert_array_equal(mean, np.mean(list(tags[found]), axis=0))
+
+
+def join_boundary_maps(rng: np.random.Generator,
+                       num_persons: int,
+                       low: float,
+                       peak: float = 0.9) -> Maps:
+    """Persons whose next candidate is exactly 1.0 from their official mean tag (L = 1).
+
+    Person p: its first n_p (8..16) keypoints in grouping order carry tags in
+    [low + 8p, low + 8p + 0.4] whose official mean m_p differs from the sequential one s_p in
+    the last bit; keypoint n_p's candidate has tag m_p -+ 1 on the side of s_p. Officially
+    D = 1.0 (not < 1): it starts a person; from s_p it would join. Expected: 2 P persons.
+    Values are ``peak - 0.01 p`` (``peak - 0.1 - 0.01 p`` for the candidate at distance 1).
+    """
+    order = default_keypoint_order(17)
+    heatmaps = np.zeros((17, 8, 6 * num_persons + 2), np.float32)
+    tags = np.zeros((17, 8, 6 * num_persons + 2, 1), np.float32)
+    for p in range(num_persons):
+        n = int(rng.integers(8, 17))
+        member_tags, decider = one_apart(rng, n, low + 8 * p)
+        x = 3 + 6 * p
+        for k, tag in zip(order[:n], member_tags):
+            heatmaps[k, 3, x], tags[k, 3, x] = peak - 0.01 * p, tag
+        heatmaps[order[n], 3, x], tags[order[n], 3, x] = peak - 0.1 - 0.01 * p, decider
+    return heatmaps, tags
+
+
+def refine_boundary_maps(rng: np.random.Generator,
+                         num_persons: int,
+                         low: float,
+                         peak: float = 0.9) -> Tuple[Maps, list]:
+    """Persons whose refined keypoint is decided by np.round at exactly 0.5 (L = 1).
+
+    Person p has keypoints 0..n_p-1 (tags with differing official and sequential means m_p,
+    s_p) and misses keypoint n_p, whose map holds two weak pixels: A (0.05) with tag
+    m_p +- 0.5 away from s_p, B (0.03) with tag m_p. Officially A's distance is 0.5,
+    np.round(0.5) = 0, and A wins (0.05 > 0.03); from s_p it is 0.5 + 1 ulp, rounds to 1,
+    and B would win. Found keypoints have value ``peak - 0.01 p``. Returns the maps and, per
+    person, (n_p, A's adjusted position).
+    """
+    width = 12 * num_persons
+    heatmaps = np.zeros((17, 12, width), np.float32)
+    tags = np.full((17, 12, width, 1), 1000.0, np.float32)
+    winners = []
+    for p in range(num_persons):
+        n = int(rng.integers(8, 17))
+        found_tags = split_mean_tags(rng, n, low + 8 * p)
+        mean = official_mean(found_tags)
+        away = np.float32(0.5 if sequential_mean(found_tags) < mean else -0.5)
+        assert float(mean + away) - float(mean) == away  # exact: the distance is 0.5
+        x = 2 + 12 * p
+        for k, tag in enumerate(found_tags):
+            heatmaps[k, 2, x], tags[k, 2, x] = peak - 0.01 * p, tag
+        heatmaps[n, 9, x], tags[n, 9, x] = 0.05, mean + away  # A
+        heatmaps[n, 9, x + 6], tags[n, 9, x + 6] = 0.03, mean  # B
+        winners.append((n, [x + 0.25, 9.25]))  # tied neighbours: -0.25 on both axes
+    return (heatmaps, tags), winners
+
+
+def side_by_side(*maps: Maps) -> Maps:
+    """Maps placed left to right, padded at the bottom with zero heat and tag 1000."""
+    height = max(heatmaps.shape[1] for heatmaps, _ in maps)
+    padded = [(np.pad(heatmaps, ((0, 0), (0, height - heatmaps.shape[1]), (0, 0))),
+               np.pad(tags, ((0, 0), (0, height - tags.shape[1]), (0, 0), (0, 0)),
+                      constant_values=1000.0)) for heatmaps, tags in maps]
+    return (np.concatenate([h for h, _ in padded], axis=2),
+            np.concatenate([t for _, t in padded], axis=2))
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_fast_equals_reference_at_a_join_distance_of_exactly_one(seed):
+    heatmaps, tags = join_boundary_maps(np.random.default_rng(seed), 3, 1.0)
+    reference = parse_reference(heatmaps, tags, refine=False)
+    assert len(reference[0]) == 6  # every decider started a person
+    for got, want in zip(parse_fast(heatmaps, tags, refine=False), reference):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('refine_search', ['full', 'peaks'])
+@pytest.mark.parametrize('seed', range(3))
+def test_fast_refine_equals_reference_at_a_round_boundary(seed, refine_search):
+    (heatmaps, tags), winners = refine_boundary_maps(np.random.default_rng(10 + seed), 3, 1.0)
+    reference = parse_reference(heatmaps, tags)
+    assert len(reference[0]) == 3
+    for person, (n, position) in enumerate(winners):  # A won everywhere
+        np.testing.assert_array_equal(reference[0][person, n], position)
+        assert reference[1][person, n] == np.float32(0.05)
+    for got, want in zip(parse_fast(heatmaps, tags, refine_search=refine_search), reference):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_fast_equals_reference_with_one_tag_channel(seed):
+    # Without flip test there is one tag channel. Random persons of 8 to 17 joints (missing
+    # ones refined, tags near 0..60) beside persons at the join and round boundaries (tags
+    # 200 and up): equal keypoints, scores, instance scores and person order. (All values
+    # differ: equal ones would leave torch.topk's order open.)
+    rng = np.random.default_rng(200 + seed)
+    for num_persons in rng.integers(1, 31, 2):
+        grid = grid_maps(rng, num_persons, missing=rng.uniform(0, 0.5), weak=0.1, tag_dim=1)
+        heatmaps, tags = side_by_side(grid, join_boundary_maps(rng, 2, 201.0, peak=0.95),
+                                      refine_boundary_maps(rng, 2, 301.0, peak=0.85)[0])
+        reference = parse_reference(heatmaps, tags)
+        assert len(reference[0]) >= num_persons + 6
+        for got, want in zip(parse_fast(heatmaps, tags, refine_search='full'), reference):
+            np.testing.assert_array_equal(got, want)
+
+
+# --- The value term of the official cost: constant only while values differ by < 100 ---
+
+
+def test_assign_follows_munkres_when_values_outweigh_distances():
+    # Two candidates, one person (R > G). Official costs round(D) * 100 - value: row 0
+    # (D 0.9, value 150) costs 100 - 150 = -50, row 1 (D 0.4, value 0.5) costs -0.5, so
+    # Munkres gives the person row 0; the least total round(D) would give it row 1.
+    rows, cols = assign(np.array([[0.9], [0.4]]), np.float32([150, 0.5]), 1.0)
+    assert rows.tolist() == [0] and cols.tolist() == [0]
+
+
+def test_assign_joins_like_munkres_with_values_spread_beyond_100():
+    rng = np.random.default_rng(1)
+    differs = 0
+    for _ in range(300):
+        num_cols = rng.integers(1, 6)
+        num_rows = num_cols + rng.integers(1, 4)  # more candidates than persons
+        distances = rng.integers(0, 6, (num_rows, num_cols)) * 0.45 + rng.uniform(0, .05)
+        values = np.sort(rng.uniform(0.1, 300, num_rows).astype(np.float32))[::-1]
+        official = joined(Munkres().compute(official_costs(distances, values).tolist()),
+                          distances)
+        assert joined(zip(*assign(distances, values, 1.0)), distances) == official
+        rounded = np.zeros((num_rows, num_rows))  # least total round(D), padding costs 0
+        rounded[:, :num_cols] = np.round(distances)
+        differs += joined(zip(*linear_sum_assignment(rounded)), distances) != official
+    assert differs > 0  # the shortcut alone would have been wrong here
+
+
+def joined(pairs, distances: np.ndarray) -> set:
+    """The (row, column) pairs that join: a real column and a distance below 1."""
+    return {(int(r), int(c))
+            for r, c in pairs
+            if c < distances.shape[1] and distances[r, c] < 1}
+
+
+def test_fast_equals_reference_when_values_outweigh_distances():
+    # Keypoint 0 starts person A (tag 0). Keypoint 1 has two candidates: value 150 with tag
+    # 0.9 and value 0.5 with tag 0.4. Officially the first joins A (see above) and the
+    # second starts a person keyed 0.4.
+    heatmaps = np.zeros((2, 8, 12), np.float32)
+    tags = np.zeros((2, 8, 12, 1), np.float32)
+    for k, x, y, value, tag in [(0, 1, 1, 1.0, 0.0), (1, 2, 5, 150.0, 0.9),
+                                (1, 9, 5, 0.5, 0.4)]:
+        heatmaps[k, y, x], tags[k, y, x] = value, tag
+    reference = parse_reference(heatmaps, tags, refine=False)
+    np.testing.assert_array_equal(reference[1], np.float32([[1.0, 150.0], [0, 0.5]]))
+    for got, want in zip(parse_fast(heatmaps, tags, refine=False), reference):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_public_names_are_public():
+    assert all(not name.startswith('_') for name in grouping_fast.__all__)

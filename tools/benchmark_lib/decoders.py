@@ -9,16 +9,16 @@ from mmpose.registry import KEYPOINT_CODECS
 from mmpose.utils.tensor_utils import to_numpy
 from torch import Tensor
 
+from higherhrnet_plugin.codecs.utils.grouping_candidates import find_candidates
 from higherhrnet_plugin.codecs.utils.grouping_common import (empty_result, official_candidates,
-                                                           prepare_maps)
-from higherhrnet_plugin.codecs.utils.grouping_fast import (_Groups, fill_missing,
-                                                         fill_missing_from_peaks, find_candidates,
-                                                         quarter_pixel, refine_peaks)
+                                                             prepare_maps)
+from higherhrnet_plugin.codecs.utils.grouping_fast import group_candidates, keypoint_positions
 from higherhrnet_plugin.codecs.utils.grouping_reference import (adjust_people, match_by_tag,
-                                                              refine_person)
+                                                                refine_person)
+from higherhrnet_plugin.codecs.utils.grouping_refine import (fill_missing, fill_missing_from_peaks,
+                                                             refine_peaks)
 
 from .timing import StageTimer, median_seconds
-
 
 DECODE_STAGES = ('nms_topk', 'grouping', 'adjust', 'refine')
 ParseResult = Tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -53,7 +53,7 @@ def build_decoders(codec_cfg: dict,
     mmpose_codec = AssociativeEmbedding(input_size=canvas,
                                         heatmap_size=canvas,
                                         decode_keypoint_order=list(
-                                            fast._grouping_order(num_keypoints)),
+                                            fast.grouping_order(num_keypoints)),
                                         decode_nms_kernel=fast.decode_nms_kernel,
                                         decode_keypoint_thr=fast.decode_keypoint_thr,
                                         decode_tag_thr=fast.decode_tag_thr,
@@ -100,17 +100,14 @@ def _fast_stages(codec, heatmaps: Tensor, tags: Tensor, timer: StageTimer) -> Pa
         candidates = find_candidates(heatmaps, tags, codec.decode_nms_kernel, codec.decode_topk,
                                      codec.decode_keypoint_thr)
     with timer('grouping'):
-        groups = _Groups(num_keypoints, tags.shape[-1], sum(len(c.flat) for c in candidates))
-        for k in codec._grouping_order(num_keypoints):
-            groups.add_keypoint(k, candidates[k], codec.decode_tag_thr, codec.decode_max_instances)
-    if groups.size == 0:
+        flat, values, person_tags = group_candidates(candidates,
+                                                     codec.grouping_order(num_keypoints),
+                                                     codec.decode_tag_thr,
+                                                     codec.decode_max_instances)
+    if len(flat) == 0:
         return empty_result(num_keypoints)
     with timer('adjust'):
-        flat, values, person_tags = groups.result()
-        width = heatmaps.shape[2]
-        keypoints = np.stack([flat % width, flat // width], axis=-1).astype(np.float32)
-        found = values > 0
-        keypoints[found] = quarter_pixel(heatmaps, np.nonzero(found)[1], flat[found])
+        keypoints = keypoint_positions(heatmaps, flat, values, codec.decode_adjust)
         instance_scores = values.mean(axis=1)
     with timer('refine'):
         if codec.decode_refine_search == 'full':
@@ -131,7 +128,7 @@ def _reference_stages(codec, heatmaps: Tensor, tags: Tensor, timer: StageTimer) 
         candidates = official_candidates(heatmaps, tags, codec.decode_nms_kernel,
                                          codec.decode_topk)
     with timer('grouping'):
-        people = match_by_tag(*candidates, codec._grouping_order(num_keypoints),
+        people = match_by_tag(*candidates, codec.grouping_order(num_keypoints),
                               codec.decode_keypoint_thr, codec.decode_tag_thr,
                               codec.decode_max_instances)
     if len(people) == 0:

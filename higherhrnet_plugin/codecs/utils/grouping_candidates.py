@@ -6,6 +6,8 @@ from typing import List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
+from .grouping_common import require_finite
+
 
 class Candidates(NamedTuple):
     """Above-threshold NMS peaks of one keypoint, ordered by value (descending).
@@ -24,23 +26,49 @@ def find_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int, top
     """The official NMS + top-k candidates, restricted to values above ``threshold`` >= 0.
 
     A pixel is an NMS peak when it is >= every pixel of its ``nms_kernel`` window inside the
-    map (the official max-pool pads with -inf): :func:`nms_filter`.
+    map (the official max-pool pads with -inf): :func:`nms_filter`. Heatmaps with NaN or +Inf
+    (anywhere) and candidates with non-finite tags raise a ``ValueError``; -Inf heat never
+    passes the threshold and is allowed.
 
     Args:
         heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
         tags (np.ndarray): Tags in shape (K, H, W, L).
         nms_kernel (int): Odd NMS window size.
         topk (int): Maximum candidates per keypoint.
-        threshold (float): Candidates need a value above it.
+        threshold (float): Candidates need a value above it (compared in float64, as
+            officially: :func:`float32_threshold`).
 
     Returns:
         List[Candidates]: K candidate sets.
     """
     num_keypoints, height, width = heatmaps.shape
-    above = np.flatnonzero(heatmaps.reshape(-1) > threshold)
+    heat = heatmaps.reshape(-1)
+    # "not <=" rather than ">": NaN and +Inf come along and are refused here, for free.
+    above = np.flatnonzero(~(heat <= float32_threshold(threshold)))
+    require_finite(heat[above], heatmaps, 'heatmaps')
     k, pixel = np.divmod(above, height * width)
     k, flat, values = nms_filter(heatmaps, k, pixel, nms_kernel)
     return rank_peaks(tags, range(num_keypoints), k, flat, values, topk)
+
+
+def float32_threshold(threshold: float) -> np.float32:
+    """The largest float32 t <= ``threshold``: a float32 x is > t exactly when x > ``threshold``.
+
+    The official parser compares float64 values with the threshold, so float32(0.1) =
+    0.10000000149 passes 0.1. numpy compares a float32 array with a Python float in float32,
+    where 0.1 becomes that same float32 and it would not; comparing with t gives the float64
+    answer at float32 speed.
+
+    Args:
+        threshold (float): The threshold.
+
+    Returns:
+        np.float32: t.
+    """
+    rounded = np.float32(threshold)
+    if float(rounded) > threshold:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return rounded
 
 
 def nms_filter(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray,
@@ -88,6 +116,8 @@ def rank_peaks(tags: np.ndarray, keypoints: Sequence[int], k: np.ndarray, flat: 
                values: np.ndarray, topk: int) -> List[Candidates]:
     """The ``topk`` largest peaks of each of ``keypoints``, by value then pixel index.
 
+    Their tags must be finite (``ValueError`` otherwise).
+
     Args:
         tags (np.ndarray): Tags in shape (K, H, W, L).
         keypoints (Sequence[int]): The keypoints to return, ascending.
@@ -108,4 +138,5 @@ def rank_peaks(tags: np.ndarray, keypoints: Sequence[int], k: np.ndarray, flat: 
     for j, start, stop in zip(keypoints, starts, stops):
         top = slice(start, min(stop, start + topk))
         candidates.append(Candidates(flat[top], values[top], tags_flat[j, flat[top]]))
+        require_finite(candidates[-1].tags, tags, 'tags')
     return candidates

@@ -1,9 +1,13 @@
-"""Pieces shared by the reference and the fast HeatmapParser.
+"""Pieces shared by the reference and the fast grouping (``HeatmapParser``).
 
 Both parsers follow ``HeatmapParser`` of the official HigherHRNet code
 (HRNet/HigherHRNet-Human-Pose-Estimation, ``lib/core/group.py``, MIT licence). This module
 holds what must be identical in both: input checking, the keypoint grouping order, the
 official NMS + top-k candidate search and the packing of the results.
+
+No module here imports torch: the maps may be numpy arrays or CPU tensors (read through
+``.detach().cpu().numpy()``), and only :func:`official_candidates`, which runs the official
+max-pool and ``torch.topk``, imports torch when it is called.
 
 Note:
     - keypoint number: K
@@ -12,15 +16,18 @@ Note:
     - candidate number per keypoint: M (``topk``)
     - person number: N
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-ArrayOrTensor = Union[np.ndarray, Tensor]
+if TYPE_CHECKING:
+    import torch
+
+ArrayOrTensor = Union[np.ndarray, 'torch.Tensor']
 ParseResult = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+# Cost of the padding columns when there are more candidates than persons (official value).
+_PADDING_COST = 1e10
 
 # Official grouping order for COCO (``Params.joint_order``): nose, eyes, ears, shoulders,
 # then the hips before the arms, then knees and ankles.
@@ -71,6 +78,8 @@ def resolve_keypoint_order(keypoint_order: Optional[Sequence[int]],
 def prepare_maps(heatmaps: ArrayOrTensor, tags: ArrayOrTensor) -> Tuple[np.ndarray, np.ndarray]:
     """Check the shapes and return C-contiguous float32 numpy views or copies of the maps.
 
+    Finiteness is checked by the parsers (:func:`require_finite`), each where it reads.
+
     Args:
         heatmaps (np.ndarray | Tensor): Heatmaps in shape (K, H, W), CPU.
         tags (np.ndarray | Tensor): Tags in shape (K, H, W, L), or (K, H, W) for L = 1, CPU.
@@ -91,9 +100,27 @@ def prepare_maps(heatmaps: ArrayOrTensor, tags: ArrayOrTensor) -> Tuple[np.ndarr
 
 
 def _to_float32_numpy(maps: ArrayOrTensor) -> np.ndarray:
-    if isinstance(maps, Tensor):
+    if hasattr(maps, 'detach'):  # a torch tensor, recognised without importing torch
         maps = maps.detach().cpu().numpy()
     return np.ascontiguousarray(maps, dtype=np.float32)
+
+
+def require_finite(values: np.ndarray, maps: np.ndarray, name: str) -> None:
+    """Raise a ``ValueError`` naming ``maps`` and counting its NaN and Inf when ``values`` (read
+    from ``maps``) hold one.
+
+    Without it a NaN reaches the assignment as an unrelated error, or changes a result
+    silently (it never passes a comparison).
+
+    Args:
+        values (np.ndarray): Values read from ``maps``, any shape.
+        maps (np.ndarray): The map they were read from, counted only on failure.
+        name (str): Its name in the message, e.g. ``'heatmaps'``.
+    """
+    if not np.isfinite(values).all():
+        count = maps.size - np.count_nonzero(np.isfinite(maps))
+        raise ValueError(f'{name} hold {count} non-finite value(s) (NaN or Inf) of '
+                         f'{maps.size}; grouping needs finite maps')
 
 
 def official_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int,
@@ -116,6 +143,9 @@ def official_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int,
         - locations (np.ndarray): int64 (K, M, 2), integer (x, y) pixel of each candidate
         - candidate_tags (np.ndarray): float32 (K, M, L), tags at those pixels
     """
+    import torch  # only here: the rest of the grouping code runs without torch
+    import torch.nn.functional as F
+
     num_keypoints, height, width = heatmaps.shape
     det = torch.from_numpy(heatmaps)[None]
     window_max = F.max_pool2d(det, nms_kernel, stride=1, padding=nms_kernel // 2)
@@ -127,6 +157,24 @@ def official_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int,
                                         axis=1)
     locations = np.stack([flat % width, flat // width], axis=-1)
     return values.numpy(), locations, candidate_tags
+
+
+def official_costs(distances: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The official Munkres cost matrix: ``round(D) * 100 - value``, padded with 1e10 columns.
+
+    Args:
+        distances (np.ndarray): float64 (R, G) tag distances D of R candidates to G persons.
+        values (np.ndarray): (R, ) candidate heatmap values.
+
+    Returns:
+        np.ndarray: float64 (R, max(R, G)); columns beyond G (when R > G) cost 1e10.
+    """
+    costs = np.round(distances) * 100 - values[:, None].astype(np.float64)
+    num_rows, num_cols = costs.shape
+    if num_rows > num_cols:
+        padding = np.full((num_rows, num_rows - num_cols), _PADDING_COST)
+        costs = np.concatenate((costs, padding), axis=1)
+    return costs
 
 
 def empty_result(num_keypoints: int) -> ParseResult:

@@ -4,23 +4,29 @@ Computes what :func:`.grouping_reference.parse_reference` (the official HigherHR
 ``HeatmapParser``, ``lib/core/group.py``, MIT licence) computes, with the same float32 and
 float64 operations wherever they decide a result, but only where the result can change:
 
-- candidates: instead of max-pooling the whole maps and running ``torch.topk`` (most of
-  the official run time on CPU), only pixels above ``detection_threshold`` are visited (the
-  official parser drops every other candidate); a pixel is kept when no pixel of its NMS
-  window is larger, and the ``topk`` largest per keypoint are the candidates;
-- grouping: persons are arrays (keypoints, running float32 tag sums equal to the official
-  ``np.mean``) with the official first-tag-value keys in a dict beside them, so key
-  collisions behave as officially. The official Munkres cost ``round(D) * 100 - value``
-  adds the same value term to every complete assignment of its padded matrix, so its
-  optima are the assignments with the least total ``round(D)``, and these often tie.
-  ``scipy.optimize.linear_sum_assignment`` finds one; when every optimum joins the same
-  pairs (checked exactly with dual potentials and alternating cycles, :func:`assign`) it is
-  used, otherwise the official choice depends on Munkres' internals and Munkres (the
-  official ``munkres`` package, same cost matrix) is run for that keypoint;
+- candidates (:mod:`.grouping_candidates`): instead of max-pooling the whole maps and running
+  ``torch.topk`` (most of the official run time on CPU), only pixels above
+  ``detection_threshold`` are visited (the official parser drops every other candidate); a
+  pixel is kept when no pixel of its NMS window is larger, and the ``topk`` largest per
+  keypoint are the candidates;
+- grouping (:func:`group_candidates`): persons are arrays (keypoints, member tags in join
+  order) with the official first-tag-value keys in a dict beside them, so key collisions
+  behave as officially. A person's tag is ``np.mean`` over its member tags laid out as the
+  official list -> array, recomputed only when they change (with one tag channel numpy sums
+  8 or more values pairwise, so any other order of summation can flip a join at a distance
+  of exactly ``tag_threshold``). The official Munkres cost ``round(D) * 100 - value`` adds a
+  value term to every complete assignment of its padded matrix: the sum of all candidate
+  values, or, with more candidates than persons, of those assigned to real persons. While
+  no two such terms can differ by 100, its optima are the assignments with the least total
+  ``round(D)``, and these often tie. ``scipy.optimize.linear_sum_assignment`` finds one;
+  when every optimum joins the same pairs (checked exactly with dual potentials and
+  alternating cycles, :func:`assign`) it is used, otherwise (ties, or values spread by 100
+  or more) Munkres (the official ``munkres`` package, same cost matrix) is run for that
+  keypoint;
 - adjust and instance scores: vectorised over all found keypoints;
-- refine, ``refine_search='full'``: only missing keypoints, one keypoint map at a time, all
-  persons missing it together, and only over the pixels that can still win
-  (:class:`_RefineSearch`).
+- refine, ``refine_search='full'`` (:mod:`.grouping_refine`): only missing keypoints, one
+  keypoint map at a time, all persons missing it together, and only over the pixels that
+  can still win; mean tags again by ``np.mean`` in the official order.
 
 With ``refine_search='full'`` the result equals the reference, bit for bit and in the same
 person order, except:
@@ -31,8 +37,13 @@ person order, except:
    the order in which new persons are created, hence the output order and, when more than
    ``max_num_people`` persons exist, which ones are matched against, and Munkres' tie
    choices;
-2. ``detection_threshold`` must be >= 0 (the official parser accepts any value), and the
-   maps must be finite.
+2. ``detection_threshold`` must be >= 0 (the official parser accepts any value);
+3. NaN and Inf raise a ``ValueError`` (naming the map, counting its non-finite values) where
+   the decoder reads them: NaN or +Inf anywhere in the heatmaps (the candidate scan meets
+   every such pixel), non-finite tags of candidates, of refine peaks and of the pixels the
+   full refine search scores. -Inf heat (it never passes the threshold) and tags never read
+   are accepted; the reference refuses any. A check of every value would read the whole
+   maps once more, which on a 704x512 canvas costs more than the rest of the decoding.
 
 ``refine_search='peaks'`` (the default) differs from the official refine on purpose: for a
 person missing keypoint k it scores only keypoint k's ``topk`` highest positive NMS peaks
@@ -51,33 +62,34 @@ refine) nor the grouping.
 
 Speed comes from skipping the full-map max-pool, ``linear_sum_assignment`` instead of
 pure-Python Munkres on all but tied steps, and the pruned refine; a step with real ties
-costs what the official one does.
+costs what the official one does. Nothing here imports torch.
 
 Note:
     - keypoint number: K
     - heatmap size: (W, H)
     - tag dimension: L
     - person number: N
+    - candidates of one keypoint: R; persons matched against: G
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from munkres import Munkres
 from scipy.optimize import linear_sum_assignment
 
-from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, prepare_maps,
-                            resolve_keypoint_order)
 from .grouping_candidates import Candidates, find_candidates
-from .grouping_refine import (_RefineSearch, fill_missing, fill_missing_from_peaks, quarter_pixel,
-                          refine_peaks)
+from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_costs,
+                              prepare_maps, resolve_keypoint_order)
+from .grouping_refine import fill_missing, fill_missing_from_peaks, quarter_pixel, refine_peaks
 
 __all__ = [
-    'REFINE_SEARCHES', 'Candidates', 'parse_fast', 'find_candidates', 'assign',
-    'joins_are_forced', 'quarter_pixel', 'fill_missing', 'refine_peaks',
-    'fill_missing_from_peaks', '_RefineSearch'
+    'REFINE_SEARCHES', 'parse_fast', 'group_candidates', 'keypoint_positions', 'assign',
+    'joins_are_forced'
 ]
 
 REFINE_SEARCHES = ('peaks', 'full')
+# The official cost weighs round(D) by 100: value terms closer than that never outweigh it.
+_DISTANCE_WEIGHT = 100.0
 
 
 def parse_fast(heatmaps: ArrayOrTensor,
@@ -129,18 +141,10 @@ def parse_fast(heatmaps: ArrayOrTensor,
     heatmaps, tags = prepare_maps(heatmaps, tags)
     order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
     candidates = find_candidates(heatmaps, tags, nms_kernel, topk, detection_threshold)
-    groups = _Groups(heatmaps.shape[0], tags.shape[-1], sum(len(c.flat) for c in candidates))
-    for k in order:
-        groups.add_keypoint(k, candidates[k], tag_threshold, max_num_people)
-    if groups.size == 0:
+    flat, values, person_tags = group_candidates(candidates, order, tag_threshold, max_num_people)
+    if len(flat) == 0:
         return empty_result(heatmaps.shape[0])
-
-    flat, values, person_tags = groups.result()
-    width = heatmaps.shape[2]
-    keypoints = np.stack([flat % width, flat // width], axis=-1).astype(np.float32)
-    found = values > 0
-    if adjust:
-        keypoints[found] = quarter_pixel(heatmaps, np.nonzero(found)[1], flat[found])
+    keypoints = keypoint_positions(heatmaps, flat, values, adjust)
     instance_scores = values.mean(axis=1)
     if refine and refine_search == 'full':
         fill_missing(keypoints, values, flat, person_tags, heatmaps, tags)
@@ -151,8 +155,55 @@ def parse_fast(heatmaps: ArrayOrTensor,
     return keypoints, values, instance_scores
 
 
+def group_candidates(candidates: List[Candidates], order: Sequence[int], tag_threshold: float,
+                     max_num_people: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The official ``match_by_tag``: assign each keypoint's candidates to persons by tag.
+
+    Args:
+        candidates (List[Candidates]): The K candidate sets (:func:`find_candidates`).
+        order (Sequence[int]): Grouping order of the keypoints.
+        tag_threshold (float): Largest tag distance (exclusive) to join a person.
+        max_num_people (int): Only the first persons created are matched against.
+
+    Returns:
+        tuple:
+        - flat (np.ndarray): int64 (N, K), pixel index y * W + x of each grouped keypoint
+        - values (np.ndarray): float32 (N, K), heatmap values, 0 where a person has none
+        - person_tags (np.ndarray): float32 (N, K, L), tags of the grouped keypoints
+    """
+    tag_dim = candidates[0].tags.shape[1]
+    groups = _Groups(len(candidates), tag_dim, sum(len(c.flat) for c in candidates))
+    for k in order:
+        groups.add_keypoint(k, candidates[k], tag_threshold, max_num_people)
+    return groups.result()
+
+
+def keypoint_positions(heatmaps: np.ndarray, flat: np.ndarray, values: np.ndarray,
+                       adjust: bool) -> np.ndarray:
+    """(x, y) of the grouped keypoints, adjusted as officially (+0.5, +-0.25) if asked.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        flat (np.ndarray): int64 (N, K) pixel indices y * W + x.
+        values (np.ndarray): float32 (N, K) values; only keypoints with value > 0 move.
+        adjust (bool): Apply the official adjust.
+
+    Returns:
+        np.ndarray: float32 (N, K, 2).
+    """
+    width = heatmaps.shape[2]
+    keypoints = np.stack([flat % width, flat // width], axis=-1).astype(np.float32)
+    found = values > 0
+    if adjust:
+        keypoints[found] = quarter_pixel(heatmaps, np.nonzero(found)[1], flat[found])
+    return keypoints
+
+
 class _Groups:
     """Persons being grouped: the official ``joint_dict``/``tag_dict`` as arrays.
+
+    A person gains at most one member tag per keypoint (one per assigned column; a start that
+    re-uses its key resets the list to one tag), so K slots hold every member list.
 
     Args:
         num_keypoints (int): K.
@@ -165,8 +216,10 @@ class _Groups:
         self.flat = np.zeros((capacity, num_keypoints), np.int64)
         self.values = np.zeros((capacity, num_keypoints), np.float32)
         self.tags = np.zeros((capacity, num_keypoints, tag_dim), np.float32)
-        self.tag_sums = np.zeros((capacity, tag_dim), np.float32)
-        self.tag_counts = np.zeros(capacity, np.float32)
+        self.member_tags = np.zeros((capacity, num_keypoints, tag_dim), np.float32)
+        self.member_counts = np.zeros(capacity, np.int64)
+        self.mean_tags = np.zeros((capacity, tag_dim), np.float32)
+        self.changed = np.zeros(capacity, bool)  # member tags changed since their mean
         self.keys: Dict[float, int] = {}
 
     def result(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -182,9 +235,7 @@ class _Groups:
             return
         columns = np.full(num_candidates, -1)
         if self.size > 0:
-            grouped = min(self.size, max_num_people)
-            # np.mean over a person's float32 tags == sequential float32 sum / count
-            centres = self.tag_sums[:grouped] / self.tag_counts[:grouped, None]
+            centres = self._person_tags(min(self.size, max_num_people))
             # float64 like the official candidate rows (x, y, value, tag...)
             distances = np.linalg.norm(candidates.tags[:, None].astype(np.float64) - centres[None],
                                        ord=2,
@@ -204,6 +255,21 @@ class _Groups:
                 else:
                     self._start(k, candidates, row, float(candidates.tags[row, 0]))
 
+    def _person_tags(self, grouped: int) -> np.ndarray:
+        """float32 (G, L): the official ``np.mean`` of each of the first G persons' member tags.
+
+        Persons with as many members are averaged together: ``np.mean`` over axis 1 of a
+        (P, n, L) array reduces each C-contiguous (n, L) block as it reduces the official
+        list -> array (pinned by a test).
+        """
+        changed = np.flatnonzero(self.changed[:grouped])
+        counts = self.member_counts[changed]
+        for count in set(counts.tolist()):  # a few distinct counts: cheaper than np.unique
+            persons = changed[counts == count]
+            self.mean_tags[persons] = np.mean(self.member_tags[persons, :count], axis=1)
+        self.changed[changed] = False
+        return self.mean_tags[:grouped]
+
     def _set(self, k: int, candidates: Candidates, rows, persons) -> None:
         self.flat[persons, k] = candidates.flat[rows]
         self.values[persons, k] = candidates.values[rows]
@@ -211,8 +277,9 @@ class _Groups:
 
     def _join(self, k: int, candidates: Candidates, rows: np.ndarray, persons: np.ndarray) -> None:
         self._set(k, candidates, rows, persons)
-        self.tag_sums[persons] += candidates.tags[rows]
-        self.tag_counts[persons] += 1
+        self.member_tags[persons, self.member_counts[persons]] = candidates.tags[rows]
+        self.member_counts[persons] += 1
+        self.changed[persons] = True
 
     def _start(self, k: int, candidates: Candidates, row: int, key: float) -> None:
         # An existing key re-uses its person and resets its tags (official dict.setdefault).
@@ -220,21 +287,24 @@ class _Groups:
         if person == self.size:
             self.size += 1
         self._set(k, candidates, row, person)
-        self.tag_sums[person] = candidates.tags[row]
-        self.tag_counts[person] = 1
+        self.member_tags[person, 0] = candidates.tags[row]
+        self.member_counts[person] = 1
+        self.changed[person] = True
 
 
 def assign(distances: np.ndarray, values: np.ndarray,
            tag_threshold: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Official candidate-to-person assignment; Munkres only where the optimum is ambiguous.
+    """Official candidate-to-person assignment; Munkres only where the shortcut may not hold.
 
     The official cost ``round(D) * 100 - value`` is minimised over a square matrix (1e10
-    columns or, inside Munkres, zero rows as padding) in which every candidate is assigned,
-    so its value term is the same for every assignment: the optimal assignments are those
-    with the least total ``round(D)``. ``linear_sum_assignment`` finds one. When all of them
-    join (D < ``tag_threshold``) the same pairs (:func:`joins_are_forced`), it is used;
-    otherwise the optimum is tied and the official choice is Munkres', which is then run on
-    the official cost matrix.
+    columns or, inside Munkres, zero rows as padding) in which every candidate is assigned.
+    An assignment's value term is the sum of the values of the candidates it gives a real
+    person: all of them when R <= G, G of them when R > G (the others take a padding column).
+    While two value terms cannot differ by ``100`` (:func:`_value_terms_within_weight`),
+    one less ``round(D)`` always outweighs them, so the optimal assignments are among those
+    with the least total ``round(D)``; ``linear_sum_assignment`` finds one. When all of them
+    join (D < ``tag_threshold``) the same pairs (:func:`joins_are_forced`), it is used.
+    Otherwise (ties, or values spread too far) Munkres runs on the official cost matrix.
 
     Args:
         distances (np.ndarray): float64 (R, G) tag distances, candidates by value.
@@ -245,22 +315,32 @@ def assign(distances: np.ndarray, values: np.ndarray,
         tuple: ``rows``, ``cols`` (int arrays) of the assigned pairs inside the (R, G) matrix.
     """
     num_rows, num_cols = distances.shape
-    size = max(num_rows, num_cols)
-    rounded = np.zeros((size, size))
-    rounded[:num_rows, :num_cols] = np.round(distances)
-    joinable = np.zeros((size, size), bool)
-    joinable[:num_rows, :num_cols] = distances < tag_threshold
-    _, matched_cols = linear_sum_assignment(rounded)
-    if joins_are_forced(rounded, joinable, matched_cols):
-        rows = np.arange(num_rows)
-        cols = matched_cols[:num_rows]
-    else:
-        costs = np.round(distances) * 100 - values[:, None].astype(np.float64)
-        if num_rows > num_cols:
-            costs = np.concatenate((costs, np.full((num_rows, num_rows - num_cols), 1e10)), 1)
-        rows, cols = np.array(Munkres().compute(costs.tolist()), np.int64).reshape(-1, 2).T
+    if _value_terms_within_weight(values, num_cols):
+        size = max(num_rows, num_cols)
+        rounded = np.zeros((size, size))
+        rounded[:num_rows, :num_cols] = np.round(distances)
+        joinable = np.zeros((size, size), bool)
+        joinable[:num_rows, :num_cols] = distances < tag_threshold
+        _, matched_cols = linear_sum_assignment(rounded)
+        if joins_are_forced(rounded, joinable, matched_cols):
+            real = matched_cols[:num_rows] < num_cols
+            return np.arange(num_rows)[real], matched_cols[:num_rows][real]
+    costs = official_costs(distances, values)
+    rows, cols = np.array(Munkres().compute(costs.tolist()), np.int64).reshape(-1, 2).T
     real = cols < num_cols
     return rows[real], cols[real]
+
+
+def _value_terms_within_weight(values: np.ndarray, num_cols: int) -> bool:
+    """Whether any two assignments' value terms differ by less than the distance weight.
+
+    With R <= G every candidate gets a real person: one value term. With R > G a term sums
+    G values, so terms lie between the sums of the G smallest and the G largest values.
+    """
+    if len(values) <= num_cols:
+        return True
+    ranked = np.sort(values.astype(np.float64))
+    return ranked[-num_cols:].sum() - ranked[:num_cols].sum() < _DISTANCE_WEIGHT
 
 
 def joins_are_forced(costs: np.ndarray, joinable: np.ndarray, matched_cols: np.ndarray) -> bool:

@@ -1,36 +1,60 @@
-"""Reference grouping decoder: the official HigherHRNet ``HeatmapParser``, step by step.
+"""Reference grouping: the official HigherHRNet ``HeatmapParser``, written as its specification.
 
-Re-implements ``HeatmapParser.parse`` of HRNet/HigherHRNet-Human-Pose-Estimation
-(``lib/core/group.py``, MIT licence; itself derived from princeton-vl/pose-ae-train) for
-one image, with the official data types, so that its output equals the official one
-bit for bit. It is slow on purpose (Python loops, Munkres in pure Python, one full-map
-search per missing keypoint) and serves as the oracle for :mod:`.grouping_fast`.
+This module states, step by step and with the official data types, what ``HeatmapParser.parse``
+of HRNet/HigherHRNet-Human-Pose-Estimation (``lib/core/group.py``, MIT licence; itself derived
+from princeton-vl/pose-ae-train) computes for one image, so that its output equals the official
+one bit for bit (``tools/check_official_parser.py`` runs both on the same maps). It is slow on
+purpose (Python loops, the pure-Python ``munkres`` package, one full-map search per missing
+keypoint) and is the oracle of :mod:`.grouping_fast`.
 
-Steps (the official ones, with its constants as defaults):
+The official defaults are the function defaults here (``Params`` and ``TEST`` of the official
+configs): NMS window 5, 30 candidates per keypoint, detection threshold 0.1, tag threshold 1,
+30 persons matched against, ``USE_DETECTION_VAL=True``, ``IGNORE_TOO_MUCH=False``,
+``TAG_PER_JOINT=True``, no centre keypoint.
 
-1. candidates: 5x5 max-pool NMS keeping plateaus, ``torch.topk`` of 30 per keypoint
-   (:func:`.grouping_common.official_candidates`);
-2. grouping (``match_by_tag``): keypoints visited in the grouping order; candidates with
-   value > ``detection_threshold``; the first visited keypoint with candidates starts one
-   person per candidate. Later ones are matched by Munkres to the first
-   ``max_num_people`` persons (in creation order) with cost ``round(D) * 100 - value``,
-   D = L2 distance between the candidate tag and the mean tag of the person (``np.round``,
-   half to even), padded with 1e10 columns when there are more candidates than persons.
-   A pair joins when D < ``tag_threshold``; every other candidate starts a person keyed by
-   its first tag value. Persons live in a dict keyed by that float, so a new key equal to an
-   existing one overwrites that person's keypoint and resets its tag list, as officially;
-3. adjust: x += 0.25 if heatmap[y, x+1] > heatmap[y, x-1] else -0.25 (neighbours clamped
-   to the map, ties go to -0.25), the same for y, then +0.5 on both;
-4. instance score: mean of the K keypoint values (0 for missing keypoints), taken here,
-   after adjust and before refine;
-5. refine: for each person, the mean tag of its found keypoints (tags read at the
-   truncated adjusted coordinates) and, for every missing keypoint k, the first pixel of
-   ``heatmap[k] - round(||tags[k] - mean tag||)`` with the largest value; it fills the
-   keypoint (+0.5 and the +-0.25 rule) when its heatmap value is > 0.
+1. **Candidates** (official ``top_k``): every pixel equal to the maximum of its 5x5 window
+   survives NMS (all pixels of a plateau do), the others become 0; ``torch.topk`` keeps the 30
+   largest values per keypoint, with the tags at those pixels
+   (:func:`.grouping_common.official_candidates`).
+2. **Grouping** (official ``match_by_tag``, :func:`match_by_tag`). Keypoints are visited in the
+   grouping order; a keypoint's candidates are those with value > ``detection_threshold``
+   (compared in float64), in ``topk`` order. Persons live in a dict, in creation order, keyed by
+   the first tag value of the candidate that started them; each keeps K rows
+   ``(x, y, value, tag...)`` and the list of its member tags in join order.
 
-The only change from the official code is that refine searches missing keypoints only
-(the official code searches every keypoint and then discards the found ones' results), and
-that ``topk`` is capped by the number of pixels (the official ``topk`` raises there).
+   - While there is no person, every candidate starts one.
+   - Otherwise the candidates are matched to the first ``max_num_people`` persons. A person's
+     tag is ``np.mean`` of its member tags (float32; numpy sums a float32 ``(n, 1)`` array
+     pairwise for n >= 8, so the order and the array layout matter). With D the L2 distance
+     (float64) between a candidate's tag and a person's tag, the cost is
+     ``round(D) * 100 - value`` (``np.round``: half to even), padded with 1e10 columns when
+     there are more candidates than persons; the ``munkres`` package minimises it.
+   - Going through the assigned pairs by candidate: a candidate assigned to a real person
+     with D < ``tag_threshold`` joins it (sets its row for this keypoint, appends its tag);
+     every other candidate starts a person keyed by its first tag value. A key already in the
+     dict is the official ``dict.setdefault``: that person's row for this keypoint is
+     overwritten and its tag list restarts with this one tag.
+3. **Adjust** (official ``adjust``, :func:`adjust_people`): every found keypoint (value > 0)
+   moves from its pixel (x, y) to (x + 0.5 +- 0.25, y + 0.5 +- 0.25), +0.25 towards the larger
+   of its two neighbours on that axis (neighbours clamped to the map; ties give -0.25).
+4. **Instance score**: mean of the person's K values (0 for missing keypoints), in float32,
+   taken after adjust and before refine.
+5. **Refine** (official ``refine``, :func:`refine_person`): for each person, the mean tag
+   (``np.mean``, float32) of its found keypoints in keypoint-index order, read on the tag maps
+   at the truncated adjusted coordinates (that is, at the grouped pixels). For each missing
+   keypoint k, the first pixel in raster order maximising
+   ``heatmap[k] - round(||tags[k] - mean tag||)`` (float32, summed over the L channels); when
+   its heatmap value is > 0 it fills the keypoint with that value, at the pixel adjusted as in
+   step 3.
+
+Where this differs from the official code, without changing any result on finite maps:
+
+- refine searches the missing keypoints only (the official code searches every keypoint and
+  then discards the results of the found ones);
+- ``topk`` is capped by the number of pixels (the official ``torch.topk`` raises there);
+- maps with NaN or Inf anywhere are refused with a ``ValueError`` that names the map and counts
+  them (:func:`.grouping_common.require_finite`); the official parser has no defined result
+  for them.
 
 Note:
     - keypoint number: K
@@ -39,16 +63,13 @@ Note:
     - candidate number per keypoint: M
     - person number: N
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from munkres import Munkres
 
 from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_candidates,
-                            prepare_maps, resolve_keypoint_order)
-
-# Cost of the padding columns when there are more candidates than persons (official value).
-_PADDING_COST = 1e10
+                              official_costs, prepare_maps, require_finite, resolve_keypoint_order)
 
 
 def parse_reference(heatmaps: ArrayOrTensor,
@@ -88,10 +109,11 @@ def parse_reference(heatmaps: ArrayOrTensor,
         - instance_scores (np.ndarray): float32 (N, ), mean keypoint value before refine
     """
     heatmaps, tags = prepare_maps(heatmaps, tags)
+    require_finite(heatmaps, heatmaps, 'heatmaps')
+    require_finite(tags, tags, 'tags')
     order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
-    values, locations, candidate_tags = official_candidates(heatmaps, tags, nms_kernel, topk)
-    people = match_by_tag(values, locations, candidate_tags, order, detection_threshold,
-                          tag_threshold, max_num_people)
+    candidates = official_candidates(heatmaps, tags, nms_kernel, topk)
+    people = match_by_tag(*candidates, order, detection_threshold, tag_threshold, max_num_people)
     if len(people) == 0:
         return empty_result(heatmaps.shape[0])
     if adjust:
@@ -106,7 +128,7 @@ def parse_reference(heatmaps: ArrayOrTensor,
 def match_by_tag(values: np.ndarray, locations: np.ndarray, candidate_tags: np.ndarray,
                  order: Sequence[int], detection_threshold: float, tag_threshold: float,
                  max_num_people: int) -> np.ndarray:
-    """Official ``match_by_tag``: group candidates into persons by their tags.
+    """Official ``match_by_tag`` (step 2 of the module docstring): candidates into persons.
 
     Args:
         values (np.ndarray): Candidate heatmap values in shape (K, M).
@@ -119,48 +141,74 @@ def match_by_tag(values: np.ndarray, locations: np.ndarray, candidate_tags: np.n
 
     Returns:
         np.ndarray: float32 (N, K, 3 + L), rows (x, y, value, tag...) with zeros for
-        keypoints a person lacks.
+        keypoints a person lacks, persons in creation order.
     """
     num_keypoints, _, tag_dim = candidate_tags.shape
-    people: Dict[float, np.ndarray] = {}  # insertion-ordered, keyed by a first tag value
-    member_tags: Dict[float, List[np.ndarray]] = {}
-
-    def start_person(k: int, row: np.ndarray, tag: np.ndarray) -> None:
-        # A key already present re-uses that person (the official dict.setdefault).
-        key = float(tag[0])
-        people.setdefault(key, np.zeros((num_keypoints, 3 + tag_dim)))[k] = row
-        member_tags[key] = [tag]
-
+    people = _People(num_keypoints, tag_dim)
     for k in order:
-        # float64 rows (x, y, value, tag...) as the official np.concatenate produces
-        rows = np.concatenate((locations[k], values[k][:, None], candidate_tags[k]), axis=1)
-        keep = rows[:, 2] > detection_threshold
-        rows, tags = rows[keep], candidate_tags[k][keep]
+        rows, tags = _detections(values[k], locations[k], candidate_tags[k], detection_threshold)
         if len(rows) == 0:
             continue
-        if not people:
+        if not people.rows:
             for row, tag in zip(rows, tags):
-                start_person(k, row, tag)
+                people.start(k, row, tag)
             continue
-
-        keys = list(people)[:max_num_people]
-        person_tags = np.array([np.mean(member_tags[key], axis=0) for key in keys])
-        distances = np.linalg.norm(rows[:, None, 3:] - person_tags[None], ord=2, axis=2)
-        costs = np.round(distances) * 100 - rows[:, 2:3]
-        if len(rows) > len(keys):
-            padding = np.full((len(rows), len(rows) - len(keys)), _PADDING_COST)
-            costs = np.concatenate((costs, padding), axis=1)
-
-        for r, c in Munkres().compute(costs.tolist()):
+        keys = list(people.rows)[:max_num_people]
+        distances = np.linalg.norm(rows[:, None, 3:] - people.mean_tags(keys)[None], axis=2)
+        for r, c in Munkres().compute(official_costs(distances, rows[:, 2]).tolist()):
             if c < len(keys) and distances[r, c] < tag_threshold:
-                people[keys[c]][k] = rows[r]
-                member_tags[keys[c]].append(tags[r])
+                people.join(keys[c], k, rows[r], tags[r])
             else:
-                start_person(k, rows[r], tags[r])
+                people.start(k, rows[r], tags[r])
+    return people.as_array()
 
-    if not people:
-        return np.zeros((0, num_keypoints, 3 + tag_dim), np.float32)
-    return np.array(list(people.values()), dtype=np.float32)
+
+def _detections(values: np.ndarray, locations: np.ndarray, tags: np.ndarray,
+                threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+    """One keypoint's candidates above ``threshold``: float64 rows (C, 3 + L), tags (C, L).
+
+    The rows are the official ``np.concatenate`` of int64 pixels, float32 values and float32
+    tags, hence float64; the threshold is compared with the float64 value.
+    """
+    rows = np.concatenate((locations, values[:, None], tags), axis=1)
+    keep = rows[:, 2] > threshold
+    return rows[keep], tags[keep]
+
+
+class _People:
+    """The official ``joint_dict`` / ``tag_dict``: persons keyed by a first tag value.
+
+    Args:
+        num_keypoints (int): K.
+        tag_dim (int): L.
+    """
+
+    def __init__(self, num_keypoints: int, tag_dim: int) -> None:
+        self.shape = (num_keypoints, 3 + tag_dim)
+        self.rows: Dict[float, np.ndarray] = {}  # insertion-ordered: creation order
+        self.member_tags: Dict[float, List[np.ndarray]] = {}
+
+    def start(self, k: int, row: np.ndarray, tag: np.ndarray) -> None:
+        """A new person keyed by ``tag[0]``; an existing key re-uses that person and resets its
+        tag list (the official ``dict.setdefault``)."""
+        key = float(tag[0])
+        self.rows.setdefault(key, np.zeros(self.shape))[k] = row
+        self.member_tags[key] = [tag]
+
+    def join(self, key: float, k: int, row: np.ndarray, tag: np.ndarray) -> None:
+        """Keypoint ``k`` of person ``key``; its tag joins the person's tag list."""
+        self.rows[key][k] = row
+        self.member_tags[key].append(tag)
+
+    def mean_tags(self, keys: Sequence[float]) -> np.ndarray:
+        """float32 (G, L): ``np.mean`` of each person's member tags, as officially."""
+        return np.array([np.mean(self.member_tags[key], axis=0) for key in keys])
+
+    def as_array(self) -> np.ndarray:
+        """float32 (N, K, 3 + L), persons in creation order."""
+        if not self.rows:
+            return np.zeros((0, ) + self.shape, np.float32)
+        return np.array(list(self.rows.values()), dtype=np.float32)
 
 
 def adjust_people(people: np.ndarray, heatmaps: np.ndarray) -> None:
@@ -174,8 +222,7 @@ def adjust_people(people: np.ndarray, heatmaps: np.ndarray) -> None:
     for person in people:
         for k, row in enumerate(person):
             if row[2] > 0:
-                x, y = int(row[0]), int(row[1])
-                row[0], row[1] = quarter_pixel(heatmaps[k], x, y)
+                row[0], row[1] = quarter_pixel(heatmaps[k], int(row[0]), int(row[1]))
 
 
 def quarter_pixel(heatmap: np.ndarray, x: int, y: int) -> tuple:
@@ -199,7 +246,7 @@ def quarter_pixel(heatmap: np.ndarray, x: int, y: int) -> tuple:
 
 
 def refine_person(person: np.ndarray, heatmaps: np.ndarray, tags: np.ndarray) -> None:
-    """Official ``refine`` of one person, in place: fill its missing keypoints from the maps.
+    """Official ``refine`` of one person, in place (step 5): fill its missing keypoints.
 
     Args:
         person (np.ndarray): Keypoints of one person in shape (K, 3 + L); value 0 = missing.
@@ -208,8 +255,7 @@ def refine_person(person: np.ndarray, heatmaps: np.ndarray, tags: np.ndarray) ->
     """
     found = [k for k in range(len(person)) if person[k, 2] > 0]
     # Truncating the adjusted coordinates gives back the grouped pixel.
-    found_tags = [tags[k, int(person[k, 1]), int(person[k, 0])] for k in found]
-    mean_tag = np.mean(found_tags, axis=0)
+    mean_tag = np.mean([tags[k, int(person[k, 1]), int(person[k, 0])] for k in found], axis=0)
     for k in range(len(person)):
         if person[k, 2] != 0:
             continue

@@ -2,12 +2,19 @@
 
 Part of :mod:`.grouping_fast` (see its docstring for where ``'peaks'`` differs from the
 official refine).
+
+Note:
+    - keypoint number: K
+    - heatmap size: (W, H)
+    - tag dimension: L
+    - person number: N
 """
 from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .grouping_candidates import Candidates, nms_filter, rank_peaks
+from .grouping_candidates import Candidates, float32_threshold, nms_filter, rank_peaks
+from .grouping_common import require_finite
 
 
 def quarter_pixel(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -47,7 +54,7 @@ def fill_missing(keypoints: np.ndarray, values: np.ndarray, flat: np.ndarray,
     missing = values == 0
     for k in np.nonzero(missing.any(axis=0))[0]:
         persons = np.nonzero(missing[:, k])[0]
-        search = _RefineSearch(heatmaps[k], tags[k])
+        search = _RefineSearch(heatmaps[k], tags[k], f'tags of keypoint {k}')
         best = search.argmax(mean_tags[persons], [flat[p][values[p] > 0] for p in persons])
         found_values = search.heat[best]
         fill = found_values > 0
@@ -82,6 +89,7 @@ def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candid
     Returns:
         Dict[int, Candidates]: peaks of each needed keypoint, by value (descending).
     """
+    threshold = float(float32_threshold(threshold))  # the candidates' own cut, in float32
     peaks = {k: candidates[k] for k in np.nonzero(needed)[0]}
     pending = [k for k, c in peaks.items() if len(c.flat) < topk]
     # Peaks found so far, all of those above the last stage (k, flat, values): a pending
@@ -155,15 +163,21 @@ def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_ta
 
 
 def _mean_found_tags(person_tags: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Mean tag of each person's found keypoints, summed in keypoint order in float32.
+    """float32 (N, L): the official refine's ``np.mean`` of each person's found tags.
 
-    That is the official ``np.mean(tags, axis=0)`` bit for bit (a sequential float32 sum).
+    The official code averages the list of found tags in keypoint-index order; numpy sums a
+    float32 ``(n, 1)`` array pairwise for n >= 8, so only ``np.mean`` over that layout gives
+    its bits. Persons with as many found keypoints are averaged together: axis 1 of a
+    (P, n, L) array reduces each C-contiguous (n, L) block as the official array.
     """
     found = values > 0
-    sums = np.zeros(person_tags[:, 0].shape, np.float32)
-    for k in range(person_tags.shape[1]):
-        sums += np.where(found[:, k, None], person_tags[:, k], np.float32(0))
-    return sums / found.sum(axis=1, keepdims=True).astype(np.float32)
+    counts = found.sum(axis=1)
+    means = np.zeros((len(values), person_tags.shape[2]), np.float32)
+    for count in np.unique(counts):
+        persons = np.flatnonzero(counts == count)
+        found_tags = person_tags[persons][found[persons]].reshape(len(persons), count, -1)
+        means[persons] = np.mean(found_tags, axis=1)
+    return means
 
 
 class _RefineSearch:
@@ -180,19 +194,22 @@ class _RefineSearch:
     remaining pixels (heat above ``b``, first tag channel in range, found by binary search
     in the channel sorted once per keypoint) are scored exactly and the first maximum in
     raster order is kept, as the official ``argmax`` does. All persons are processed at once.
+    Every tag it reads must be finite (a NaN would be the official winner), else ``ValueError``.
 
     Args:
         heatmap (np.ndarray): One keypoint's heatmap in shape (H, W).
         tag_map (np.ndarray): Its tags in shape (H, W, L).
+        name (str): The tag map's name in error messages.
     """
 
     window = 4  # radius of the neighbourhoods scored around a person's keypoints
     margin = 1e-3  # covers float32 rounding between |tag_0 - mean_0| and the distance
 
-    def __init__(self, heatmap: np.ndarray, tag_map: np.ndarray) -> None:
+    def __init__(self, heatmap: np.ndarray, tag_map: np.ndarray, name: str) -> None:
         self.shape = heatmap.shape
         self.heat = heatmap.reshape(-1)
         self.tags = tag_map.reshape(len(self.heat), -1)
+        self.name = name
 
     def argmax(self, mean_tags: np.ndarray, anchors: List[np.ndarray]) -> np.ndarray:
         """Flat index (P, ) of the first best pixel for each of the (P, L) mean tags.
@@ -210,6 +227,7 @@ class _RefineSearch:
         half_width = np.floor(self.heat[pixels].max() - bound) + 0.5 + self.margin
         order = np.argsort(self.tags[pixels, 0])
         sorted_tags = self.tags[pixels[order], 0]
+        require_finite(sorted_tags, self.tags, self.name)  # NaN would sort last, unseen
         starts = np.searchsorted(sorted_tags, mean_tags[:, 0] - half_width, side='left')
         stops = np.searchsorted(sorted_tags, mean_tags[:, 0] + half_width, side='right')
         lengths = stops - starts
@@ -229,6 +247,7 @@ class _RefineSearch:
         pixel; for L <= 2 that is ``d0 + d1`` exactly, computed here on channel planes.
         """
         tags = self.tags[pixels]
+        require_finite(tags, self.tags, self.name)
         if tags.shape[1] > 2:
             squares = ((tags - mean_tags)**2).sum(axis=1)
         else:
