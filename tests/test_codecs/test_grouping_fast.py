@@ -10,7 +10,8 @@ from munkres import Munkres
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from higherhrnet_plugin.codecs.utils.grouping_candidates import find_candidates
+from higherhrnet_plugin.codecs.utils.grouping_candidates import (find_candidates,
+                                                                 float32_threshold)
 from higherhrnet_plugin.codecs.utils.grouping_common import (default_keypoint_order,
                                                              official_candidates, official_costs)
 from higherhrnet_plugin.codecs.utils import grouping_fast
@@ -594,6 +595,30 @@ def test_fast_equals_reference_when_values_outweigh_distances():
     np.testing.assert_array_equal(reference[1], np.float32([[1.0, 150.0], [0, 0.5]]))
     for got, want in zip(parse_fast(heatmaps, tags, refine=False), reference):
         np.testing.assert_array_equal(got, want)
+
+
+def test_fast_detection_threshold_is_strict_in_float64():
+    # The official parser compares float64 values: float32(0.1) = 0.10000000149 > 0.1 is a
+    # candidate, the float32 just below it is not. numpy would compare a float32 array with
+    # 0.1 in float32 and drop both.
+    below = np.nextafter(np.float32(0.1), np.float32(0))
+    heatmaps = np.zeros((2, 8, 8), np.float32)
+    heatmaps[0, 1, 1], heatmaps[1, 5, 5] = 0.1, below
+    tags = np.zeros((2, 8, 8, 1), np.float32)
+    tags[1, 5, 5] = 3.0
+    reference = parse_reference(heatmaps, tags)
+    np.testing.assert_array_equal(reference[1], np.float32([[0.1, 0]]))
+    for got, want in zip(parse_fast(heatmaps, tags, refine_search='full'), reference):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_float32_threshold_compares_as_float64():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.random(1000, np.float32), np.float32([0, 0.1, 0.2, 0.5, 1])])
+    values = np.concatenate([values, np.nextafter(values, 2), np.nextafter(values, -1)])
+    for threshold in (0.0, 0.1, 0.2, 1 / 3, 0.5, 0.7, 1e-9, -0.1):
+        np.testing.assert_array_equal(values > float32_threshold(threshold),
+                                      values.astype(np.float64) > threshold)
 
 
 def test_public_names_are_public():
