@@ -34,14 +34,14 @@ def make_data(root: Path, num_train: int = NUM_TRAIN, num_val: int = 2) -> Path:
 
 
 def tiny_config(data_root: Path, work_dir: Path, max_epochs: int = 3, max_skipped: int = 100,
-                **overrides: Any) -> Config:
+                size: int = SIZE, **overrides: Any) -> Config:
     """The tiny toy config (see the module docstring) with ``SkippedImagesHook``'s limit
-    ``max_skipped``; ``overrides`` are dotted keys."""
+    ``max_skipped`` and input ``size``; ``overrides`` are dotted keys."""
     cfg = Config.fromfile(str(TOY_CONFIG))
     cfg.merge_from_dict({
         **cpu_overrides(BATCH),
         **data_overrides(cfg, data_root),
-        **input_size_overrides(cfg, SIZE),
+        **input_size_overrides(cfg, size),
         'work_dir': str(work_dir),
         'train_cfg.max_epochs': max_epochs,
         'train_cfg.val_interval': max_epochs,
@@ -53,8 +53,8 @@ def tiny_config(data_root: Path, work_dir: Path, max_epochs: int = 3, max_skippe
     })
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = cfg[loader]['dataset']
-        dataset['pipeline'][0] = dict(type='CheckedLoadImage')
-        cfg[loader]['dataset'] = dict(type='ReliableDataset', dataset=dataset)
+        pipeline = [dict(type='CheckedLoadImage'), *dataset.pop('pipeline')[1:]]
+        cfg[loader]['dataset'] = dict(type='ReliableDataset', pipeline=pipeline, dataset=dataset)
     for hook in cfg.custom_hooks:
         if hook['type'] == 'SkippedImagesHook':
             hook['max_skipped'] = max_skipped

@@ -18,10 +18,13 @@ Written under ``--out-dir`` (default ``work_dirs/demo``):
   input) and ``<stem>.json``, a list over frames of ``{"frame_id": i, "predictions":
   [COCO results with image_id i]}``.
 
-Every file is written to a hidden temporary sibling and renamed into place, so none is
-ever half-written; a video that fails (or a video file interrupted with Ctrl-C) leaves no
-output. Ctrl-C stops a webcam and keeps what was recorded. Problems with the input (missing
-file, unreadable video, a file that is not an image) exit with status 1 and a message.
+Every file is written to a hidden temporary sibling and renamed into place (with ``fsync``),
+so none is ever half-written, even when the process is killed; a video that fails (or a
+video file interrupted with Ctrl-C) leaves no output. A video's results are streamed to the
+temporary JSON frame by frame, so memory stays flat however long the video; the final line
+reports the resident memory after frames 1, 2, 4, ... and the last one. Ctrl-C stops a
+webcam and keeps what was recorded. Problems with the input (missing file, unreadable
+video, a file that is not an image) exit with status 1 and a message.
 
 Prediction goes through mmpose's own ``init_model`` + ``inference_bottomup`` with the
 config's test pipeline. This script exists next to ``MMPoseInferencer`` because the
@@ -31,6 +34,7 @@ nor multi-scale test, and writes its outputs in place (a failed video stays half
 import argparse
 import inspect
 import json
+import math
 import os
 import sys
 import time
@@ -38,7 +42,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
 
 import cv2
 import mmcv
@@ -54,6 +58,7 @@ from mmpose.visualization import PoseLocalVisualizer
 from torch import nn
 
 import higherhrnet_plugin  # noqa: F401  (registers the model, codec and transforms)
+from higherhrnet_plugin.engine.fileio import durable_replace
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / 'configs' / 'higherhrnet_w32_coco_512.py'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -268,14 +273,16 @@ def draw(visualizer: PoseLocalVisualizer, image: np.ndarray, sample: PoseDataSam
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``path``; rename it to ``path`` on success.
 
-    On any error (Ctrl-C included) the temporary file is deleted and ``path`` is untouched.
-    The suffix is kept because OpenCV picks the encoder from it.
+    On any error (Ctrl-C included) the temporary file is deleted and ``path`` is untouched;
+    a kill (SIGKILL) leaves at most the hidden temporary file, never a partial ``path``. The
+    rename is durable (``fsync`` of the file and its folder), so a power loss cannot leave an
+    empty ``path`` either. The suffix is kept because OpenCV picks the encoder from it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}')
     try:
         yield tmp
-        os.replace(tmp, path)
+        durable_replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -311,42 +318,73 @@ def run_images(model: nn.Module, visualizer: PoseLocalVisualizer, images: Sequen
 def run_video(model: nn.Module, visualizer: PoseLocalVisualizer, source: Source,
               capture: cv2.VideoCapture, first_frame: np.ndarray,
               args: argparse.Namespace) -> None:
-    """Draw every frame into ``<stem>.mp4`` and save per-frame COCO results, then print FPS."""
+    """Draw every frame into ``<stem>.mp4`` and stream per-frame COCO results into
+    ``<stem>.json``, then print FPS and resident memory."""
     fps = capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
     height, width = first_frame.shape[:2]
     stem = source.video_stem
-    with atomic_path(args.out_dir / f'{stem}.mp4') as video_tmp:
+    with atomic_path(args.out_dir / f'{stem}.mp4') as video_tmp, \
+            atomic_path(args.out_dir / f'{stem}.json') as json_tmp:
         writer = cv2.VideoWriter(str(video_tmp), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps,
                                  (width, height))
         if not writer.isOpened():
             raise DemoError(f'cannot open a {VIDEO_FOURCC} video writer for {video_tmp}')
         try:
-            frames, seconds = _process_frames(model, visualizer, writer, capture, first_frame,
-                                              isinstance(source.video, int), args)
+            with open(json_tmp, 'w') as json_file:
+                stats = _process_frames(model, visualizer, writer, json_file, capture,
+                                        first_frame, isinstance(source.video, int), args)
         finally:
             writer.release()
-        write_json(args.out_dir / f'{stem}.json', frames)
-    print(f'\n{len(frames)} frames in {seconds:.1f} s: {len(frames) / seconds:.2f} FPS '
-          f'(model, drawing and encoding)')
+    memory = ', '.join(f'{frame}: {mib:.0f}' for frame, mib in stats.rss_mib.items())
+    print(f'\n{stats.frames} frames in {stats.seconds:.1f} s: '
+          f'{stats.frames / stats.seconds:.2f} FPS (model, drawing and encoding); resident '
+          f'memory (MiB) after frame {memory}')
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """What a video run did: frames written, seconds taken, and the resident memory (MiB;
+    NaN where the platform does not tell) after frames 1, 2, 4, 8, ... and the last one,
+    which shows both the warm-up (allocator pools filling) and whether memory then stays
+    flat."""
+    frames: int
+    seconds: float
+    rss_mib: Dict[int, float]
 
 
 def _process_frames(model: nn.Module, visualizer: PoseLocalVisualizer, writer: cv2.VideoWriter,
-                    capture: cv2.VideoCapture, first_frame: np.ndarray, is_webcam: bool,
-                    args: argparse.Namespace) -> Tuple[List[Dict], float]:
-    """Predict, draw and write frames; returns the per-frame results and the seconds taken."""
+                    json_file: TextIO, capture: cv2.VideoCapture, first_frame: np.ndarray,
+                    is_webcam: bool, args: argparse.Namespace) -> FrameStats:
+    """Predict, draw and write frames; each frame's results are appended to ``json_file``
+    (a JSON list) as they come, so memory stays flat however long the video."""
     progress = ProgressBar(_expected_frames(capture, args.max_frames))
-    frames, start = [], time.perf_counter()
+    count, rss, start = 0, {}, time.perf_counter()
+    json_file.write('[')
     try:
         for index, frame in enumerate(_frames(capture, first_frame, args.max_frames)):
             sample = predict(model, frame, args.score_thr)
             writer.write(draw(visualizer, frame, sample, args.kpt_thr))
-            frames.append(
-                dict(frame_id=index, predictions=coco_results(sample.pred_instances, index)))
+            record = dict(frame_id=index, predictions=coco_results(sample.pred_instances, index))
+            json_file.write((',\n' if index else '') + json.dumps(record, allow_nan=False))
+            count = index + 1
+            if count & (count - 1) == 0:  # a power of two
+                rss[count] = resident_mib()
             progress.update()
     except KeyboardInterrupt:
-        if not is_webcam or not frames:  # Ctrl-C is how a webcam recording ends
+        if not is_webcam or not count:  # Ctrl-C is how a webcam recording ends
             raise
-    return frames, max(time.perf_counter() - start, 1e-9)
+    json_file.write(']')
+    rss[count] = resident_mib()
+    return FrameStats(count, max(time.perf_counter() - start, 1e-9), rss)
+
+
+def resident_mib() -> float:
+    """Resident memory of this process in MiB (Linux ``/proc``); NaN elsewhere."""
+    try:
+        pages = int(Path('/proc/self/statm').read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return math.nan
+    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
 def _frames(capture: cv2.VideoCapture, first_frame: np.ndarray,

@@ -20,7 +20,7 @@ POISONED = 3  # img_id; NaN from its second load, i.e. in epoch 2
 def test_nan_loss_stops_before_any_checkpoint_is_written(tmp_path):
     cfg = tiny_config(make_data(tmp_path / 'data'), tmp_path / 'work', max_epochs=3,
                       **{'default_hooks.checkpoint.interval': 1})
-    cfg.train_dataloader.dataset.dataset.pipeline.insert(
+    cfg.train_dataloader.dataset.pipeline.insert(
         1, dict(type='PoisonImageForTest', img_id=POISONED, from_load=2))
     runner = Runner.from_cfg(cfg)
     with pytest.raises(FloatingPointError) as error:

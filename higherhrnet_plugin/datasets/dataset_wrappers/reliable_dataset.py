@@ -52,11 +52,19 @@ class ReliableDataset:
     any iteration equal to an uninterrupted one.
 
     The wrapper passes ``metainfo``, ``pipeline``, ``test_mode``, ``ann_file`` and
-    ``get_data_info`` through (indices of the kept samples in test mode).
+    ``get_data_info`` through (indices of the kept samples in test mode). In configs, give
+    the pipeline to the wrapper, not to the wrapped dataset: mmpose's inference APIs
+    (``inference_bottomup``, ``MMPoseInferencer``, ``tools/demo.py``) read
+    ``test_dataloader.dataset.pipeline``::
+
+        dataset=dict(type='ReliableDataset', pipeline=val_pipeline,
+                     dataset=dict(type='CocoDataset', data_root=..., ann_file=..., ...))
 
     Args:
         dataset (dict | BaseDataset): The dataset (e.g. mmpose's ``CocoDataset``) or its
             config.
+        pipeline (list, optional): The wrapped dataset's pipeline (replaces the one in
+            ``dataset``). Defaults to ``None``: the one in ``dataset``.
         seed (int, optional): Seed of the per-sample generators. Defaults to ``None``:
             mmengine's ``sync_random_seed()``, which follows the runner's ``randomness``.
         max_refetch (int): Replacement samples tried in a row in training before giving up.
@@ -69,12 +77,15 @@ class ReliableDataset:
 
     def __init__(self,
                  dataset: Union[dict, BaseDataset],
+                 pipeline: Optional[List[dict]] = None,
                  seed: Optional[int] = None,
                  max_refetch: int = 100,
                  check_images: Optional[bool] = None,
                  lazy_init: bool = False) -> None:
-        self.dataset = DATASETS.build(dict(dataset, lazy_init=True)) if isinstance(
-            dataset, dict) else dataset
+        if isinstance(dataset, dict):
+            pipeline = dataset.get('pipeline', []) if pipeline is None else pipeline
+            dataset = DATASETS.build(dict(dataset, pipeline=pipeline, lazy_init=True))
+        self.dataset = dataset
         self.seed = sync_random_seed() if seed is None else seed
         self.max_refetch = max_refetch
         self.check_images = self.dataset.test_mode if check_images is None else check_images
