@@ -8,6 +8,7 @@ Appendix A. Keys carry no prefix, as in the official checkpoint files; shapes ar
 Usage::
 
     shapes = official_layout(width=32)           # OrderedDict key -> shape
+    swahr_layout(width=32)                       # the same plus SWAHR's scale branch
     official_num_params(shapes)                  # 28,645,331 for width 32
     split_backbone_head(shapes)                  # keys that go under 'backbone.' / 'head.'
 """
@@ -18,7 +19,7 @@ from typing import Dict, List, Tuple
 Shape = Tuple[int, ...]
 Layout = 'OrderedDict[str, Shape]'
 
-HEAD_MODULES = ('final_layers', 'deconv_layers')
+HEAD_MODULES = ('final_layers', 'deconv_layers', 'conv_scale_layers')
 _BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
 
 
@@ -120,6 +121,21 @@ def official_layout(width: int = 32, num_keypoints: int = 17) -> Layout:
     _bn(layout, 'deconv_layers.0.0.1', width)
     for b in range(1, 5):
         _basic_block(layout, f'deconv_layers.0.{b}.0', width, width)
+    return layout
+
+
+def swahr_layout(width: int = 32, num_keypoints: int = 17) -> Layout:
+    """:func:`official_layout` plus SWAHR's scale branch at both levels (greatlog/SWAHR-HumanPose
+    ``_make_conv_scale_layers``): 1x1 conv W -> K with bias, BN, ReLU, depth-wise 9x9 conv with
+    bias; SWAHR's HRNet changes add only parameter-free ReLU modules."""
+    layout = official_layout(width, num_keypoints)
+    K = num_keypoints
+    for level in range(2):  # the deconv layer keeps the width: W channels at both levels
+        prefix = f'conv_scale_layers.{level}'
+        _conv(layout, f'{prefix}.0', K, width, 1, bias=True)
+        _bn(layout, f'{prefix}.1', K)
+        layout[f'{prefix}.3.weight'] = (K, 1, 9, 9)
+        layout[f'{prefix}.3.bias'] = (K, )
     return layout
 
 

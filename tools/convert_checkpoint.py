@@ -5,14 +5,16 @@ Usage::
     python tools/convert_checkpoint.py SRC DST [--config CONFIG] [--force]
 
 SRC may be an official file (``pose_higher_hrnet_w32_512.pth``; the FP16-trained
-``w32_640`` / ``w48_640`` with their ``1.`` prefix and half-precision weights) or an mmpose
-0.x one (``higher_hrnet32_coco_512x512-8ae85183_20200713.pth``). Every tensor is renamed to
-``backbone.*`` / ``head.*``, cast to float32 and checked against the state dict of the
-model built from CONFIG: no key may be missing, unexpected or of another shape.
+``w32_640`` / ``w48_640`` with their ``1.`` prefix and half-precision weights), a SWAHR one
+(greatlog/SWAHR-HumanPose: the same file names, plus the scale branch ``conv_scale_layers``)
+or an mmpose 0.x one (``higher_hrnet32_coco_512x512-8ae85183_20200713.pth``). Every tensor is
+renamed to ``backbone.*`` / ``head.*``, cast to float32 and checked against the state dict of
+the model built from CONFIG: no key may be missing, unexpected or of another shape.
 
 Without ``--config`` the config is picked from the plugin's ``configs/`` by the
-checkpoint's width and keypoint number (``higherhrnet_w{W}_{coco|crowdpose}_{size}.py``),
-preferring the input size named in SRC's file name (``..._640.pth`` -> ``..._640.py``).
+checkpoint's width and keypoint number (``higherhrnet_w{W}_{coco|crowdpose}_{size}.py``;
+``..._{size}_swahr.py`` for weights with SWAHR's scale branch), preferring the input size
+named in SRC's file name (``..._640.pth`` -> ``..._640.py``).
 
 DST is written atomically (temporary file + rename), never on failure, and an existing DST
 is only replaced with ``--force``. It holds ``{'state_dict': ..., 'meta': {'source',
@@ -36,7 +38,8 @@ from mmpose.registry import MODELS
 
 import higherhrnet_plugin
 from higherhrnet_plugin.compat.checkpoint_loader import trusted_load
-from higherhrnet_plugin.models.utils import convert_state_dict, detect_family, infer_arch
+from higherhrnet_plugin.models.utils import (convert_state_dict, detect_family, infer_arch,
+                                             unwrap_state_dict)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / 'configs'
@@ -89,7 +92,8 @@ def read_checkpoint(path: Path) -> Any:
                          f'({type(err).__name__}: {err})') from err
 
 
-def default_config(width: int, num_keypoints: int, source_name: str) -> Path:
+def default_config(width: int, num_keypoints: int, source_name: str,
+                   swahr: bool = False) -> Path:
     """The plugin config for a HigherHRNet-W``width`` with ``num_keypoints`` keypoints.
 
     Args:
@@ -97,21 +101,24 @@ def default_config(width: int, num_keypoints: int, source_name: str) -> Path:
         num_keypoints (int): K (17 COCO, 14 CrowdPose).
         source_name (str): SRC's file name; an input size in it (``512``, ``640x640``)
             selects the config of that size when there is one.
+        swahr (bool): The weights have SWAHR's scale branch: pick a ``_swahr`` config.
+            Defaults to ``False``.
 
     Returns:
-        Path: ``configs/higherhrnet_w{W}_{dataset}_{size}.py``; the smallest size if the name
-        gives none.
+        Path: ``configs/higherhrnet_w{W}_{dataset}_{size}[_swahr].py``; the smallest size if
+        the name gives none.
 
     Raises:
         ValueError: If no such config exists (pass ``--config``).
     """
     dataset = DATASETS.get(num_keypoints)
-    pattern = re.compile(rf'higherhrnet_w{width}_{dataset}_(\d+)\.py')
+    suffix = '_swahr' if swahr else ''
+    pattern = re.compile(rf'higherhrnet_w{width}_{dataset}_(\d+){suffix}\.py')
     sizes = sorted((int(m.group(1)), p) for p in CONFIG_DIR.glob('*.py')
                    if (m := pattern.fullmatch(p.name)))
     if dataset is None or not sizes:
-        raise ValueError(f'no config in {CONFIG_DIR} for width {width} and {num_keypoints} '
-                         f'keypoints; pass --config')
+        raise ValueError(f'no {"SWAHR " if swahr else ""}config in {CONFIG_DIR} for width '
+                         f'{width} and {num_keypoints} keypoints; pass --config')
     named = {int(s) for s in re.findall(r'(?<!\d)(\d{3,4})(?!\d)', source_name)}
     return next((p for size, p in sizes if size in named), sizes[0][1])
 
@@ -167,7 +174,8 @@ def convert_checkpoint(src: Path, dst: Path, config: Optional[Path] = None,
     checkpoint = read_checkpoint(src)
     family = detect_family(checkpoint)
     if config is None:
-        config = default_config(*infer_arch(checkpoint), src.name)
+        swahr = any('conv_scale_layers.' in key for key in unwrap_state_dict(checkpoint))
+        config = default_config(*infer_arch(checkpoint), src.name, swahr)
     state_dict = convert_state_dict(checkpoint, expected=model_layout(config))
     meta = dict(source=src.name, family=family, config=_display_path(config),
                 converted_by=f'higherhrnet_plugin {higherhrnet_plugin.__version__}')

@@ -30,7 +30,12 @@ W48_PARAMS = 63_827_139
 # C -> 2K and final_layers[1] C -> K (1x1 with bias): (C + 1) * 3 * dK; the transposed conv
 # (C + 2K) -> C, 4x4 without bias: 2 * dK * C * 16.
 W32_CROWDPOSE_PARAMS = W32_PARAMS - (32 + 1) * 3 * 3 - 2 * 3 * 32 * 16  # 28,641,962
+# SWAHR's scale branch per level (C = 32 or 48 at both levels): 1x1 conv C -> K with bias, BN,
+# depth-wise 9x9 conv with bias: (C + 1) K + 2K + 82K.
+W32_SWAHR_PARAMS = W32_PARAMS + 2 * (33 + 2 + 82) * 17  # 28,649,309
+W48_SWAHR_PARAMS = W48_PARAMS + 2 * (49 + 2 + 82) * 17  # 63,831,661
 LOSS_NAMES = {'loss', 'loss_heatmap_l0', 'loss_heatmap_l1', 'loss_pull', 'loss_push'}
+SWAHR_LOSS_NAMES = LOSS_NAMES | {'loss_scale_l0', 'loss_scale_l1'}
 
 # Every config under configs/ except _base_: a new config is tested by being added.
 CONFIGS = sorted(
@@ -42,6 +47,8 @@ NUM_PARAMS = {
     'higherhrnet_w32_coco_640.py': W32_PARAMS,
     'higherhrnet_w48_coco_640.py': W48_PARAMS,
     'higherhrnet_w32_crowdpose_512.py': W32_CROWDPOSE_PARAMS,
+    'higherhrnet_w32_coco_512_swahr.py': W32_SWAHR_PARAMS,
+    'higherhrnet_w48_coco_640_swahr.py': W48_SWAHR_PARAMS,
 }
 # The test data each dataset type trains on, and its keypoint count.
 DATASETS = {'CocoDataset': ('coco', 17), 'CrowdPoseDataset': ('crowdpose', 14)}
@@ -99,7 +106,8 @@ def _train_one_step(model, cfg: Config) -> dict:
     before = model.head.final_layers[1].weight.detach().clone()
     model.train()
     losses = model.train_step(batch, optim_wrapper)
-    assert set(losses) == LOSS_NAMES
+    swahr = type(model.head.loss_module).__name__ == 'SWAHRLoss'
+    assert set(losses) == (SWAHR_LOSS_NAMES if swahr else LOSS_NAMES)
     assert all(math.isfinite(loss.item()) and loss.item() >= 0 for loss in losses.values())
     # The 1/2 heatmap layer is only reached through the deconvolution path: it moved.
     assert not torch.equal(before, model.head.final_layers[1].weight)

@@ -102,10 +102,35 @@ def test_converted_file_loads_strictly_into_the_model(official, published_dir, t
         assert torch.equal(value, expected[key]), key
 
 
+def test_swahr_checkpoint_converts_for_the_swahr_config(tmp_path, capsys):
+    swahr = layouts.official_state_dict(seed=3, swahr=True)
+    src = tmp_path / 'pose_higher_hrnet_w32_512.pth'  # SWAHR's file name is the official one
+    torch.save(swahr, src, _use_new_zipfile_serialization=False)
+    dst = tmp_path / 'converted.pth'
+
+    assert tool.main([str(src), str(dst)]) == 0
+
+    checkpoint = trusted_load(str(dst), map_location='cpu')
+    assert checkpoint['meta']['family'] == 'swahr'
+    assert checkpoint['meta']['config'] == 'configs/higherhrnet_w32_coco_512_swahr.py'
+    expected = layouts.expected_values(swahr, 'swahr')
+    assert list(checkpoint['state_dict']) == list(expected)
+    for key, value in checkpoint['state_dict'].items():
+        assert torch.equal(value, expected[key]), key
+    assert 'swahr checkpoint pose_higher_hrnet_w32_512.pth converted' in capsys.readouterr().out
+
+    # With a HigherHRNet config the scale branch has no place: refused, saying which config fits.
+    other = tmp_path / 'refused.pth'
+    assert tool.main([str(src), str(other), '--config', str(REPO / W32_512)]) == 1
+    assert 'use a SWAHR config' in capsys.readouterr().err
+    assert not other.exists()
+
+
 def test_default_config_by_width_keypoints_and_file_name(tmp_path, monkeypatch):
     for name in ('higherhrnet_w32_coco_512.py', 'higherhrnet_w32_coco_640.py',
                  'higherhrnet_w48_coco_640.py', 'higherhrnet_w32_coco_512_udp.py',
-                 'higherhrnet_w32_crowdpose_512.py'):
+                 'higherhrnet_w32_crowdpose_512.py', 'higherhrnet_w32_coco_512_swahr.py',
+                 'higherhrnet_w48_coco_640_swahr.py', 'higherhrnet_w48_crowdpose_640_swahr.py'):
         (tmp_path / name).touch()
     monkeypatch.setattr(tool, 'CONFIG_DIR', tmp_path)
 
@@ -121,6 +146,14 @@ def test_default_config_by_width_keypoints_and_file_name(tmp_path, monkeypatch):
     assert pick(32, 14, 'crowdpose.pth') == 'higherhrnet_w32_crowdpose_512.py'
     with pytest.raises(ValueError, match='no config .* width 48 and 14 keypoints; pass --config'):
         tool.default_config(48, 14, 'x.pth')
+    # Weights with SWAHR's scale branch pick the _swahr configs only.
+    assert pick(32, 17, 'pose_higher_hrnet_w32_512.pth', True) == \
+        'higherhrnet_w32_coco_512_swahr.py'
+    assert pick(48, 17, 'pose_higher_hrnet_w48_640.pth', True) == \
+        'higherhrnet_w48_coco_640_swahr.py'
+    assert pick(48, 14, 'crowdpose.pth', True) == 'higherhrnet_w48_crowdpose_640_swahr.py'
+    with pytest.raises(ValueError, match='no SWAHR config .* width 32 and 14 keypoints'):
+        tool.default_config(32, 14, 'x.pth', True)
 
 
 def _umask():

@@ -10,12 +10,15 @@ Families (docs/reference_spec.md §2):
                     behind a leading ``1.`` (the FP16 wrapper
                     ``Sequential(tofp16(), model, tofp32())`` was saved whole), conv weights
                     stored as float16, BatchNorm as float32.
+    swahr           greatlog/SWAHR-HumanPose (SWAHR, CVPR 2021; file names as the official ones):
+                    the official bare names plus the scale branch ``conv_scale_layers.{0,1}.*``
+                    (1x1 conv ``.0``, BN ``.1``, depth-wise 9x9 conv ``.3``), float32.
     mmpose0x        mmpose 0.x ``AssociativeEmbedding``: ``backbone.*`` + ``keypoint_head.*``,
                     usually inside ``{'state_dict': ..., 'meta': ...}``.
     plugin          this plugin (mmpose 1.x ``HigherHRNet``): ``backbone.*`` + ``head.*``.
     ==============  ==========================================================================
 
-Below those prefixes all four use the same sub-keys (mmpose 0.x kept the official module
+Below those prefixes all five use the same sub-keys (mmpose 0.x kept the official module
 names), so the conversion is a pure rename plus a cast to float32; no tensor is reshaped or
 permuted, because our head concatenates ``(features, 1/4 prediction)`` in the official order.
 
@@ -24,7 +27,8 @@ Note:
     - keypoint number (17 COCO, 14 CrowdPose): K
     - head keys: ``final_layers.0.weight`` (2K, W, 1, 1) (K heatmaps + K tags),
       ``final_layers.1.weight`` (K, W, 1, 1), ``deconv_layers.0.0.0.weight``
-      (W + 2K, W, 4, 4) (``ConvTranspose2d`` weights are (in, out, kH, kW))
+      (W + 2K, W, 4, 4) (``ConvTranspose2d`` weights are (in, out, kH, kW)); SWAHR adds
+      ``conv_scale_layers.{0,1}.0.weight`` (K, W, 1, 1) and ``.3.weight`` (K, 1, 9, 9)
 """
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -37,7 +41,8 @@ StateDict = 'OrderedDict[str, Tensor]'
 BACKBONE_MODULES = ('conv1', 'bn1', 'conv2', 'bn2', 'layer1', 'transition1', 'stage2',
                     'transition2', 'stage3', 'transition3', 'stage4')
 HEAD_MODULES = ('final_layers', 'deconv_layers')
-FAMILIES = ('official', 'official_fp16', 'mmpose0x', 'plugin')
+SCALE_MODULES = ('conv_scale_layers', )  # SWAHR's scale branch, part of the head
+FAMILIES = ('official', 'official_fp16', 'swahr', 'mmpose0x', 'plugin')
 
 # Top-level (backbone, head) prefixes of the prefixed families.
 _PREFIXED = {'mmpose0x': ('backbone', 'keypoint_head'), 'plugin': ('backbone', 'head')}
@@ -89,7 +94,8 @@ def detect_family(checkpoint: Any) -> str:
         checkpoint (Any): A state dict or checkpoint dict, as for :func:`unwrap_state_dict`.
 
     Returns:
-        str: One of ``'official'``, ``'official_fp16'``, ``'mmpose0x'``, ``'plugin'``.
+        str: One of ``'official'``, ``'official_fp16'``, ``'swahr'``, ``'mmpose0x'``,
+        ``'plugin'``.
 
     Raises:
         ValueError: For anything else, naming what it looks like (a ResNet, DEKR, a
@@ -139,8 +145,8 @@ def infer_arch(checkpoint: Any) -> Tuple[int, int]:
 def to_plugin_layout(state_dict: dict, prefix: str = '', *hook_args: Any) -> None:
     """``load_state_dict`` pre-hook: rename published HigherHRNet keys in place.
 
-    Only keys under ``prefix`` are considered. If they form an official, official_fp16 or
-    mmpose 0.x state dict they are renamed to ``prefix + 'backbone.' / 'head.' + sub-key``
+    Only keys under ``prefix`` are considered. If they form an official, official_fp16, SWAHR
+    or mmpose 0.x state dict they are renamed to ``prefix + 'backbone.' / 'head.' + sub-key``
     and floating tensors are cast to float32; a plugin-layout or unrelated dict is left
     untouched, so ``load_state_dict`` reports its problems itself. Works before or after
     mmpose's own ``keypoint_head`` -> ``head`` hook (after it, a 0.x dict already reads as
@@ -213,7 +219,8 @@ def check_layout(state_dict: Mapping[str, Tensor],
         ('missing', missing), ('unexpected', unexpected), ('with another shape', mismatched))
         if names]
     if problems:
-        raise ValueError('the checkpoint does not fit the model: ' + '; '.join(problems))
+        raise ValueError('the checkpoint does not fit the model: ' + '; '.join(problems) +
+                         _scale_branch_hint(missing, unexpected))
 
 
 def rename_key(key: str, family: str) -> str:
@@ -229,8 +236,9 @@ def rename_key(key: str, family: str) -> str:
         return key
     if family == 'official_fp16':
         key, family = key[len(_FP16_PREFIX):], 'official'
-    if family == 'official':
-        return ('head.' if key.split('.', 1)[0] in HEAD_MODULES else 'backbone.') + key
+    if family in ('official', 'swahr'):
+        head = key.split('.', 1)[0] in HEAD_MODULES + SCALE_MODULES
+        return ('head.' if head else 'backbone.') + key
     if family == 'mmpose0x' and key.startswith('keypoint_head.'):
         return 'head.' + key[len('keypoint_head.'):]
     if family in FAMILIES:
@@ -246,17 +254,21 @@ def _classify_keys(keys: List[str]) -> Optional[str]:
         return 'official_fp16' if _is_official(bare) else None
     if _is_official(keys):
         return 'official'
+    if _is_official(keys, SCALE_MODULES):  # not official: it has the scale branch
+        return 'swahr'
     parts = _split_roots(keys)
     for family, (backbone, head) in _PREFIXED.items():
-        if (set(parts) == {backbone, head} and _is_official(parts[backbone] + parts[head])
+        # Our own checkpoints may come from a SWAHRHead; mmpose 0.x never had one.
+        extra = SCALE_MODULES if family == 'plugin' else ()
+        if (set(parts) == {backbone, head} and _is_official(parts[backbone] + parts[head], extra)
                 and _has_head(parts[head])):
             return family
     return None
 
 
-def _is_official(keys: List[str]) -> bool:
-    """Bare official names only, with the HigherHRNet head and the stem present."""
-    allowed = BACKBONE_MODULES + HEAD_MODULES
+def _is_official(keys: List[str], extra_roots: Tuple[str, ...] = ()) -> bool:
+    """Bare official names (and ``extra_roots``) only, with the HigherHRNet head and stem."""
+    allowed = BACKBONE_MODULES + HEAD_MODULES + extra_roots
     return (bool(keys) and all(k.split('.', 1)[0] in allowed for k in keys)
             and 'conv1.weight' in keys and _has_head(keys))
 
@@ -297,6 +309,21 @@ def _diagnose(keys: List[str]) -> str:
     if roots == ['backbone'] or set(roots) <= set(BACKBONE_MODULES):
         return 'it holds an HRNet backbone only, without the final_layers / deconv_layers head'
     return f'unrecognised key layout; top-level names {roots[:10]}, first keys {keys[:3]}'
+
+
+def _scale_branch_hint(missing: List[str], unexpected: List[str]) -> str:
+    """A sentence for the one likely mix-up: SWAHR weights and a HigherHRNet model, or back."""
+
+    def scale_keys(names: List[str]) -> bool:
+        return any(f'{SCALE_MODULES[0]}.' in name for name in names)
+
+    if scale_keys(unexpected) and not scale_keys(missing):
+        return ('. The checkpoint has SWAHR\'s scale branch (conv_scale_layers): use a SWAHR '
+                'config (configs/*_swahr.py, head type SWAHRHead)')
+    if scale_keys(missing) and not scale_keys(unexpected):
+        return ('. The model has SWAHR\'s scale branch (SWAHRHead) and the checkpoint has '
+                'none: use a HigherHRNet config for HigherHRNet weights')
+    return ''
 
 
 def _summarise(what: str, names: List[str]) -> str:

@@ -4,7 +4,8 @@ The published checkpoints cannot be downloaded here, so each family is rebuilt f
 official architecture (every key and shape of tests/_official_layout.py) with random,
 distinct values: ``official`` (bare keys, fp32), ``official_fp16`` (``1.`` prefix, fp16
 convolutions, fp32 BatchNorm, as the official FP16 wrapper saves them) and ``mmpose0x``
-(``backbone.`` / ``keypoint_head.`` inside ``{'state_dict', 'meta'}``).
+(``backbone.`` / ``keypoint_head.`` inside ``{'state_dict', 'meta'}``); ``swahr`` is the
+official layout plus SWAHR's scale branch (``swahr_layout``), stored as the official one.
 """
 import sys
 from collections import OrderedDict
@@ -23,17 +24,19 @@ from higherhrnet_plugin.models.utils import (check_layout, convert_state_dict, d
                                              unwrap_state_dict)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from _official_layout import official_layout, split_backbone_head  # noqa: E402
+from _official_layout import official_layout, split_backbone_head, swahr_layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 W32_CONFIG = REPO / 'configs' / 'higherhrnet_w32_coco_512.py'
+W32_SWAHR_CONFIG = REPO / 'configs' / 'higherhrnet_w32_coco_512_swahr.py'
 FAMILIES = ('official', 'official_fp16', 'mmpose0x')
 
 
-def official_state_dict(width=32, num_keypoints=17, seed=0, device='cpu'):
-    """Official-layout fp32 state dict; random values (``device='meta'``: shapes only)."""
+def official_state_dict(width=32, num_keypoints=17, seed=0, device='cpu', swahr=False):
+    """Official-layout (``swahr``: SWAHR-layout) fp32 state dict; random values
+    (``device='meta'``: shapes only)."""
     gen = torch.Generator().manual_seed(seed)
-    layout = official_layout(width, num_keypoints)
+    layout = (swahr_layout if swahr else official_layout)(width, num_keypoints)
     counts = torch.randperm(10**6, generator=gen)[:len(layout)] + 1
     state_dict = OrderedDict()
     for i, (key, shape) in enumerate(layout.items()):
@@ -52,7 +55,7 @@ def _dtype(key):
 
 def publish(official, family):
     """``official`` as the published files of ``family`` store it."""
-    if family == 'official':
+    if family in ('official', 'swahr'):
         return official
     if family == 'official_fp16':
         # network_to_half: everything .half() except BatchNorm (modules with running stats).
@@ -83,12 +86,15 @@ def official():
     return official_state_dict()
 
 
-@pytest.fixture(scope='module')
-def w32_model():
+def _build(config):
     init_default_scope('mmpose')
     from mmengine.config import Config
-    cfg = Config.fromfile(str(W32_CONFIG))
-    return MODELS.build(cfg.model)
+    return MODELS.build(Config.fromfile(str(config)).model)
+
+
+@pytest.fixture(scope='module')
+def w32_model():
+    return _build(W32_CONFIG)
 
 
 def test_random_values_are_distinct(official):
@@ -180,6 +186,9 @@ def test_plugin_layout_passes_through(official):
     ('backbone.bn2.bias', 'mmpose0x', 'backbone.bn2.bias'),
     ('head.final_layers.0.bias', 'plugin', 'head.final_layers.0.bias'),
     ('data_preprocessor.mean', 'official', 'data_preprocessor.mean'),
+    ('conv_scale_layers.1.3.bias', 'swahr', 'head.conv_scale_layers.1.3.bias'),
+    ('deconv_layers.0.0.1.weight', 'swahr', 'head.deconv_layers.0.0.1.weight'),
+    ('stage4.0.fuse_layers.0.1.1.weight', 'swahr', 'backbone.stage4.0.fuse_layers.0.1.1.weight'),
 ])
 def test_rename_key(key, family, renamed):
     assert rename_key(key, family) == renamed
@@ -323,3 +332,75 @@ def test_strict_check_names_missing_unexpected_and_mismatched():
 def test_check_layout_accepts_an_exact_match():
     state_dict = _keys('a.weight', 'b.bias', shape=(2, 3))
     check_layout(state_dict, {'a.weight': (2, 3), 'b.bias': [2, 3]})
+
+
+# ------------------------------------------------------------------------- SWAHR weights
+
+
+@pytest.fixture(scope='module')
+def swahr():
+    return official_state_dict(seed=2, swahr=True)
+
+
+@pytest.fixture(scope='module')
+def w32_swahr_model():
+    return _build(W32_SWAHR_CONFIG)
+
+
+def test_swahr_family_maps_every_tensor_to_its_parameter(swahr):
+    expected = expected_values(swahr, 'swahr')
+    # Per level: 1x1 conv weight + bias, BN (5), depth-wise conv weight + bias.
+    assert len(swahr) - len(official_layout()) == 2 * 9
+    assert expected['head.conv_scale_layers.0.3.weight'].shape == (17, 1, 9, 9)
+
+    converted = convert_state_dict(swahr, expected=split_backbone_head(swahr))
+
+    assert detect_family(swahr) == 'swahr'
+    assert detect_family({'state_dict': {'module.' + k: v for k, v in swahr.items()}}) == 'swahr'
+    assert detect_family(converted) == 'plugin'  # our own SWAHR checkpoints
+    assert infer_arch(swahr) == (32, 17)
+    assert list(converted) == list(expected)
+    for key, value in converted.items():
+        assert torch.equal(value, expected[key]), key
+
+
+@pytest.mark.parametrize('width,num_keypoints', [(48, 17), (48, 14)])
+def test_swahr_family_by_shape(width, num_keypoints):
+    swahr = official_state_dict(width, num_keypoints, device='meta', swahr=True)
+    expected = split_backbone_head(swahr_layout(width, num_keypoints))
+
+    converted = convert_state_dict(swahr, expected=expected)
+
+    assert {k: tuple(v.shape) for k, v in converted.items()} == expected
+    assert converted['head.conv_scale_layers.1.0.weight'].shape == (num_keypoints, width, 1, 1)
+
+
+def test_swahr_checkpoint_loads_strictly_into_the_swahr_config(swahr, w32_swahr_model, tmp_path):
+    # Built from the architecture: every tensor of the SWAHR layout has its place in the model.
+    assert {k: tuple(v.shape) for k, v in w32_swahr_model.state_dict().items()} == \
+        split_backbone_head(swahr_layout())
+    path = tmp_path / 'pose_higher_hrnet_w32_512.pth'  # SWAHR names its files as the official
+    torch.save(swahr, path)
+
+    load_checkpoint(w32_swahr_model, str(path), map_location='cpu', strict=True)
+
+    expected = expected_values(swahr, 'swahr')
+    loaded = w32_swahr_model.state_dict()
+    assert list(loaded) == list(expected)
+    for key, value in loaded.items():
+        assert torch.equal(value, expected[key]), key
+    head = w32_swahr_model.head
+    assert torch.equal(head.conv_scale_layers[1][3].bias, swahr['conv_scale_layers.1.3.bias'])
+    assert torch.equal(head.final_layers[0].weight, swahr['final_layers.0.weight'])
+
+
+def test_swahr_and_higherhrnet_weights_mixed_up_name_the_fix(swahr, official, w32_model,
+                                                              w32_swahr_model):
+    with pytest.raises(ValueError, match=r'18 unexpected \(head\.conv_scale_layers.*use a SWAHR '
+                       r'config \(configs/\*_swahr\.py, head type SWAHRHead\)'):
+        convert_state_dict(swahr, expected=w32_model.state_dict())
+    with pytest.raises(ValueError, match=r'18 missing \(head\.conv_scale_layers.*The model has '
+                       r"SWAHR's scale branch \(SWAHRHead\) and the checkpoint has none"):
+        convert_state_dict(official, expected=w32_swahr_model.state_dict())
+    with pytest.raises(RuntimeError, match='Unexpected key.*head.conv_scale_layers.0.0.weight'):
+        w32_model.load_state_dict(swahr, strict=True)  # torch's own message, after the hook
