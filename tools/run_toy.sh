@@ -9,7 +9,8 @@ export PATH="$ROOT/.venv/bin:$PATH"
 # The toy config trains deterministically (randomness.deterministic); float results on CPU
 # still depend on the thread count, so it is fixed (override: OMP_NUM_THREADS=1 bash ...).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" MKL_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-CONFIG=configs/toy/higherhrnet_toy_synthetic.py
+# CONFIG: another toy config, e.g. the SWAHR one (tools/compare_swahr_toy.sh).
+CONFIG="${CONFIG:-configs/toy/higherhrnet_toy_synthetic.py}"
 WORK_DIR="${WORK_DIR:-work_dirs/toy}"
 
 python tools/make_toy_dataset.py --out data/toy --num-train 200 --num-val 40 --size 256 --seed 0

@@ -58,11 +58,8 @@ class SWAHRLoss(HigherHRNetLoss):
         Args:
             outputs (List[Tensor]): Head outputs per level, (B, 2K, H_l, W_l), or
                 (B, 3K, H_l, W_l) at the AE level: scale, heatmaps, tags.
-            heatmaps (List[Tensor]): Target heatmaps per level, (B, K, H_l, W_l).
-            masks (List[Tensor]): Supervision masks per level, (B, H_l, W_l) or
-                (B, 1, H_l, W_l), bool or float; 0 = ignored.
-            keypoint_indices (Sequence[Tensor | np.ndarray]): One (N_b, K, 2) array per image,
-                indices into the AE level's flattened (K, H, W) tag map.
+            heatmaps, masks, keypoint_indices: As :meth:`HigherHRNetLoss.forward`:
+                (B, K, H_l, W_l) targets, (B, H_l, W_l) masks, one (N_b, K, 2) per image.
 
         Returns:
             Dict[str, Tensor]: Scalars ``loss_heatmap_l{l}`` and ``loss_scale_l{l}`` per
