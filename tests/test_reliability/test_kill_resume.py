@@ -23,13 +23,15 @@ from higherhrnet_plugin.engine.fileio import partial_path  # noqa: E402
 
 MAX_EPOCHS = 3
 LAST_ITER = MAX_EPOCHS * ITERS_PER_EPOCH
-ONE_WORKER = {'train_dataloader.num_workers': 1, 'train_dataloader.persistent_workers': True}
+# One persistent worker, as the shipped configs; no validation (it changes no weight).
+OVERRIDES = {'train_dataloader.num_workers': 1, 'train_dataloader.persistent_workers': True,
+             'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None}
 
 
 @pytest.fixture(scope='module')
 def config(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('kill_resume')
-    cfg = tiny_config(make_data(root / 'data'), root / 'unused', MAX_EPOCHS, **ONE_WORKER)
+    cfg = tiny_config(make_data(root / 'data'), root / 'unused', MAX_EPOCHS, **OVERRIDES)
     return dump(cfg, root / 'tiny_toy.py')
 
 
