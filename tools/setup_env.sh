@@ -59,15 +59,16 @@ else
 fi
 "${PIP[@]}" install -q --no-deps "$WHEELDIR"/mmcv-*.whl
 
-log "mmengine, mmdet, openmim and mmpose's runtime dependencies"
+log "mmengine, mmdet, openmim, mmpose's runtime dependencies, ONNX export and runtime"
 "${PIP[@]}" install -q addict packaging pyyaml yapf "mmengine==0.10.7" "mmdet==3.3.0" "openmim==0.3.9" \
-  -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+  -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+  -r "$ROOT/requirements/deploy.txt" -r "$ROOT/requirements/export.txt"
 # Not editable and without deps: mim finds tools/train.py only in a regular install (mim #114),
 # and mmpose's metadata lists chumpy, which fails to build and is never imported.
 "${PIP[@]}" install -q --no-deps "mmpose==1.3.2"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
-"$VENV/bin/python" -c "import mmcv._ext, mmpose.models, higherhrnet_plugin, mim" \
+"$VENV/bin/python" -c "import mmcv._ext, mmpose.models, higherhrnet_plugin, mim, onnxruntime, onnxscript" \
   || { log "import check failed"; exit 1; }
 stamp_of > "$STAMP"
 log "environment ready in $((SECONDS - T0)) s"

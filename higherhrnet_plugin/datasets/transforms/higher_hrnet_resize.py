@@ -3,17 +3,19 @@
 Follows the official code (HRNet/HigherHRNet-Human-Pose-Estimation,
 ``lib/utils/transforms.py`` ``get_multi_scale_size`` / ``resize_align_multi_scale`` /
 ``get_affine_transform``, MIT licence); ``rounding='mmpose0x'`` follows mmpose 0.x
-(``mmpose/datasets/pipelines/bottom_up_transform.py`` ``_get_multi_scale_size``).
+(``mmpose/datasets/pipelines/bottom_up_transform.py`` ``_get_multi_scale_size``). The
+geometry itself is in :mod:`higherhrnet_plugin.structures.canvas_transforms` (no torch).
 """
-import math
 from typing import Dict, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 
-_ROUNDINGS = ('official', 'mmpose0x')
+# The geometry is torch-free, shared with the ONNX deployment (higherhrnet_plugin.deploy).
+from ...structures.canvas_transforms import ROUNDINGS as _ROUNDINGS
+from ...structures.canvas_transforms import canvas_geometry, warp_to_canvas
+from ...structures.canvas_transforms import get_warp_matrix  # noqa: F401  (its former home)
 
 
 @TRANSFORMS.register_module()
@@ -91,7 +93,7 @@ class HigherHRNetResize(BaseTransform):
         img = results['img']
         min_scale = min([1.0, *self.aug_scales])
         size, center, scale = self.get_size_center_scale(img.shape[:2], 1.0, min_scale)
-        results['img'] = self._warp(img, size, center, scale)
+        results['img'] = warp_to_canvas(img, size, center, scale)
         results['img_shape'] = size[::-1]
         results['input_size'] = size
         results['input_center'] = center
@@ -99,7 +101,7 @@ class HigherHRNetResize(BaseTransform):
         if self.aug_scales:
             results['aug_scales'] = list(self.aug_scales)
             results['aug_imgs'] = [
-                self._warp(img, *self.get_size_center_scale(img.shape[:2], s, min_scale))
+                warp_to_canvas(img, *self.get_size_center_scale(img.shape[:2], s, min_scale))
                 for s in self.aug_scales
             ]
         return results
@@ -136,75 +138,9 @@ class HigherHRNetResize(BaseTransform):
             - center (np.ndarray): (2,) float64, integer valued
             - scale (np.ndarray): (2,) float64
         """
-        h, w = img_hw
-        short, long = (w, h) if w < h else (h, w)
-        min_short = self._align(min_scale * self.input_size)
-        short_resized = int(min_short * current_scale / min_scale)
-        long_resized = int(self._align(min_short / short * long) * current_scale / min_scale)
-        # The canvas extent keeps the canvas aspect, pinned to the short side. Same float
-        # operations as the official code (units of 200 px) for bit-equal warp matrices.
-        extent = (short / 200.0, long_resized / short_resized * short / 200.0)
-        size = (short_resized, long_resized)
-        if w >= h:
-            size, extent = size[::-1], extent[::-1]
-        center = np.array([self._half(w), self._half(h)], dtype=np.float64)
-        return size, center, np.array(extent) * 200.0
-
-    def _align(self, length: float) -> int:
-        """Round a length up to a multiple of 64 (official: floor of x + 63)."""
-        if self.rounding == 'official':
-            return int((length + 63) // 64 * 64)
-        return int(math.ceil(length / 64)) * 64
-
-    def _half(self, length: int) -> int:
-        """Integer centre of a side: half up (official) or half to even (mmpose 0.x)."""
-        if self.rounding == 'official':
-            return int(length / 2.0 + 0.5)
-        return round(length / 2.0)
-
-    @staticmethod
-    def _warp(img: np.ndarray, size: Tuple[int, int], center: np.ndarray,
-              scale: np.ndarray) -> np.ndarray:
-        """``cv2.warpAffine`` to ``size`` with the official matrix (zero border)."""
-        return cv2.warpAffine(img,
-                              get_warp_matrix(center, scale[0], size),
-                              size,
-                              flags=cv2.INTER_LINEAR)
+        return canvas_geometry(img_hw, self.input_size, current_scale, min_scale, self.rounding)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(input_size={self.input_size}, '
                 f'aug_scales={self.aug_scales}, rounding={self.rounding!r})')
 
-
-def get_warp_matrix(center: np.ndarray, src_width: float, size: Tuple[int, int]) -> np.ndarray:
-    """(2, 3) image -> canvas matrix of the official ``get_affine_transform`` (rot 0).
-
-    Maps ``center`` to the canvas centre and a vertical segment of length ``src_width`` to
-    one of length W'. Built from the same three float32 points through
-    ``cv2.getAffineTransform`` (mmpose's ``get_warp_matrix`` uses horizontal points, which
-    is equal up to float rounding).
-
-    Args:
-        center (np.ndarray): (2,) centre in image pixels.
-        src_width (float): Canvas width in image pixels (W'/k).
-        size (Tuple[int, int]): Canvas (W', H').
-
-    Returns:
-        np.ndarray: (2, 3) float64 affine matrix.
-    """
-    dst_w, dst_h = size
-    src = np.zeros((3, 2), dtype=np.float32)
-    dst = np.zeros((3, 2), dtype=np.float32)
-    src[0] = center
-    src[1] = center + np.array([0, src_width * -0.5])
-    dst[0] = [dst_w * 0.5, dst_h * 0.5]
-    dst[1] = np.array([dst_w * 0.5, dst_h * 0.5]) + np.array([0, dst_w * -0.5])
-    src[2] = _third_point(src[0], src[1])
-    dst[2] = _third_point(dst[0], dst[1])
-    return cv2.getAffineTransform(src, dst)
-
-
-def _third_point(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``b`` plus ``a - b`` rotated by 90 degrees (the official ``get_3rd_point``)."""
-    direction = a - b
-    return b + np.array([-direction[1], direction[0]], dtype=np.float32)

@@ -66,13 +66,15 @@ class OutputLayout(NamedTuple):
 
 def resize_maps(maps: Tensor, size: Sequence[int]) -> Tensor:
     """Bilinear resize of (B, C, H, W) maps to ``size`` (W, H), ``align_corners=False``."""
-    width, height = (int(v) for v in size)
+    # No int(): when an ONNX export traces this, sizes read from a tensor's shape are symbolic
+    # and int() would freeze them to the example's canvas (H and W must stay dynamic).
+    width, height = size
     return F.interpolate(maps, size=(height, width), mode='bilinear', align_corners=False)
 
 
 def map_size(maps: Tensor) -> Tuple[int, int]:
-    """(W, H) of (..., H, W) maps."""
-    return int(maps.shape[-1]), int(maps.shape[-2])
+    """(W, H) of (..., H, W) maps (symbolic when exported, see :func:`resize_maps`)."""
+    return maps.shape[-1], maps.shape[-2]
 
 
 def crop_to_canvas(pair: FlipPair, index: int, canvas: Tuple[int, int]) -> FlipPair:
