@@ -113,6 +113,41 @@ def parse_reference(heatmaps: ArrayOrTensor,
     require_finite(tags, tags, 'tags')
     order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
     candidates = official_candidates(heatmaps, tags, nms_kernel, topk)
+    return parse_candidates(heatmaps,
+                            tags,
+                            candidates,
+                            order,
+                            detection_threshold=detection_threshold,
+                            tag_threshold=tag_threshold,
+                            max_num_people=max_num_people,
+                            adjust=adjust,
+                            refine=refine)
+
+
+def parse_candidates(heatmaps: np.ndarray, tags: np.ndarray,
+                     candidates: Tuple[np.ndarray, np.ndarray, np.ndarray], order: Sequence[int],
+                     *, detection_threshold: float, tag_threshold: float, max_num_people: int,
+                     adjust: bool, refine: bool) -> ParseResult:
+    """Steps 2 to 5 (grouping, adjust, instance scores, refine) on given candidates.
+
+    :func:`parse_reference` after its candidate step, for callers that find the official
+    candidates another way (e.g. from an NMS map computed elsewhere).
+
+    Args:
+        heatmaps (np.ndarray): float32 heatmaps in shape (K, H, W), finite.
+        tags (np.ndarray): float32 tags in shape (K, H, W, L), finite.
+        candidates (tuple): ``values`` (K, M), ``locations`` (K, M, 2) and ``tags``
+            (K, M, L), as :func:`.grouping_common.official_candidates` returns them.
+        order (Sequence[int]): Grouping order of the keypoints.
+        detection_threshold (float): Minimum (exclusive) candidate value.
+        tag_threshold (float): Maximum (exclusive) tag distance to join a person.
+        max_num_people (int): Number of persons (in creation order) matched against.
+        adjust (bool): Quarter-pixel shift and +0.5 of the grouped keypoints.
+        refine (bool): Fill missing keypoints from the maps.
+
+    Returns:
+        tuple: As :func:`parse_reference`.
+    """
     people = match_by_tag(*candidates, order, detection_threshold, tag_threshold, max_num_people)
     if len(people) == 0:
         return empty_result(heatmaps.shape[0])
