@@ -5,7 +5,7 @@ Usage::
     python tools/benchmark.py [--config CFG] [--checkpoint CKPT] [--images DIR [DIR ...]]
         [--persons 1 5 10 20 30] [--repeats 5] [--network-repeats 3] [--threads N]
         [--input-size I] [--out results.json] [--quick]
-        [--sections images synthetic ap throughput]
+        [--sections images synthetic ap throughput onnx]
 
 Prints markdown tables and, with ``--out``, writes every number as JSON:
 
@@ -43,6 +43,12 @@ Prints markdown tables and, with ``--out``, writes every number as JSON:
    config has a ``val_dataloader.batch_sampler`` (batches of equal canvases; used in both
    sets), on the 4 COCO images twice each (3 canvas sizes).
 
+5. **Deploy** (``--sections onnx``, not run by default: it exports the model twice): eager
+   torch vs the exported graph in onnxruntime (CPU, same thread count), with and without flip
+   test, per stage (pre-process, network + aggregation, decode, back-projection) and end to
+   end (``inference_bottomup`` vs ``OnnxPoseEstimator``), on the ``--images``; images/s from
+   the mean end-to-end time (:mod:`benchmark_lib.deploy_runtime`).
+
 Times are medians over ``--repeats`` runs after one untimed run; the network runs
 ``--network-repeats`` times without a warm-up run (the median drops the first, slower one).
 ``--quick`` is a small smoke run: input 256, one image, 1 and 5 persons, one repeat, 2
@@ -72,6 +78,8 @@ from benchmark_lib.ap import (  # noqa: E402, F401  (re-exported: tests use benc
     DATASETS, coco_ap, dataset_num_keypoints, round_trip_ap, round_trip_predictions)
 from benchmark_lib.decoders import (  # noqa: E402, F401
     DECODE_STAGES, build_decoders, mmpose_tags)
+from benchmark_lib.deploy_runtime import summary_rows as deploy_summary  # noqa: E402
+from benchmark_lib.deploy_runtime import time_deploy  # noqa: E402
 from benchmark_lib.maps import (  # noqa: E402, F401
     SYNTHETIC_VARIANTS, add_noise, canvas_to_image, crowd_layout, image_to_canvas, load_persons,
     perturb, render_maps, synthetic_maps)
@@ -85,7 +93,8 @@ from benchmark_lib.timing import StageTimer  # noqa: E402, F401
 DEFAULT_CONFIG = REPO_ROOT / 'configs' / 'higherhrnet_w32_coco_512.py'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 DECODERS = ('fast', 'reference', 'mmpose')
-SECTIONS = ('images', 'synthetic', 'ap', 'throughput')
+SECTIONS = ('images', 'synthetic', 'ap', 'throughput', 'onnx')
+DEFAULT_SECTIONS = SECTIONS[:4]  # 'onnx' exports the model twice: asked for by name
 # The (H, W) of the image whose canvas the synthetic maps use: COCO's most common size.
 SYNTHETIC_IMAGE_HW = (480, 640)
 
@@ -187,6 +196,18 @@ def throughput_table(rows: List[dict]) -> str:
     ] for r in rows])
 
 
+def deploy_table(rows: List[dict]) -> str:
+    headers = [
+        'flip', 'runtime', 'images', 'pre-process', 'network + aggregation', 'decode',
+        'back-proj', 'end to end', 'images/s', 'vs torch'
+    ]
+    return markdown_table(headers, [[
+        'yes' if r['flip'] else 'no', r['runtime'], r['images'], r['preprocess_ms'],
+        r['graph_ms'], r['decode_ms'], r['back_projection_ms'], r['end_to_end_ms'],
+        r['images_per_second'], f"{r['speedup']:.2f}x"
+    ] for r in rows])
+
+
 def targets(results: dict) -> Dict[str, dict]:
     """The speed issue's goals that ``results`` covers: ``met`` and the worst case's value."""
     goals = {}
@@ -232,6 +253,9 @@ def report(results: dict) -> str:
             '## Throughput (val dataloader + test_step)',
             throughput_table(results['throughput'])
         ]
+    if 'deploy' in results:
+        parts += ['## Eager torch vs onnxruntime (mean ms per image)',
+                  deploy_table(results['deploy_summary'])]
     parts += [
         '## Targets',
         '\n'.join(f"- {name}: {'met' if t['met'] else 'NOT met'} (worst case {t['worst']:.3g})"
@@ -262,8 +286,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--sections',
                         nargs='+',
                         choices=SECTIONS,
-                        default=list(SECTIONS),
-                        help='sections to run (default: all)')
+                        default=list(DEFAULT_SECTIONS),
+                        help='sections to run (default: all but onnx)')
     args = parser.parse_args(argv)
     quick = dict(persons=[1, 5], repeats=1, network_repeats=1, input_size=256)
     full = dict(persons=[1, 5, 10, 20, 30], repeats=5, network_repeats=3)
@@ -332,6 +356,10 @@ def run(args: argparse.Namespace) -> dict:
     if 'throughput' in sections:
         results['throughput'] = time_throughput(cfg, model, (1, 2) if args.quick else (1, 4),
                                                 2 if args.quick else 8, args.quick)
+    if 'onnx' in sections:
+        results['deploy'] = time_deploy(cfg, model, image_paths(args.images, args.quick),
+                                        (True, False), torch.get_num_threads(), args.repeats)
+        results['deploy_summary'] = deploy_summary(results['deploy'])
     results['targets'] = targets(results)
     results['environment']['load_after'] = round(os.getloadavg()[0], 2)
     return results

@@ -1,6 +1,6 @@
 """Export a HigherHRNet config + checkpoint to one verified .onnx file.
 
-The graph is :class:`TestTimeGraph` (network, flip test, aggregation, NMS peak map) with
+The graph is :class:`InferenceGraph` (network, flip test, aggregation, NMS peak map) with
 dynamic batch, height and width, exported by torch's default (dynamo) ONNX exporter; the
 test-time settings go into the file's metadata (:class:`..DeploySettings`). Before the file
 appears at its path, onnx's checker passes it and onnxruntime runs it on a real image and
@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import onnx
@@ -32,7 +32,7 @@ from ...engine.fileio import durable_replace
 from ..deploy_error import DeployError
 from ..deploy_settings import GRAPH_INPUT, GRAPH_OUTPUTS, DeploySettings
 from ..preprocess import normalize, read_image, to_canvas
-from .test_time_graph import TestTimeGraph
+from .inference_graph import InferenceGraph
 
 EXPORTERS = ('dynamo', 'torchscript')
 # Heatmaps and tags must match the eager model within this fraction of their largest value
@@ -68,29 +68,44 @@ def export_onnx(config: PathLike,
     Raises:
         DeployError: A missing or unusable input, or a graph that fails the checks.
     """
-    out = _check_paths(Path(config), Path(checkpoint), Path(out), Path(verify_image))
+    out = _check_request(Path(config), Path(checkpoint), Path(out), Path(verify_image), exporter)
     start = time.perf_counter()
     model = load_model(Path(config), Path(checkpoint))
     settings = deploy_settings(model, flip)
-    graph = TestTimeGraph(model, settings.flip_indices if settings.flip_test else None,
-                          settings.aggregation, settings.decode_options['nms_kernel']).eval()
+    nms_kernel = settings.decode_options['nms_kernel']
+    graph = InferenceGraph(model, settings.flip_indices if settings.flip_test else None,
+                           settings.aggregation, nms_kernel).eval()
     inputs = normalize(to_canvas(read_image(verify_image), settings)[0], settings)
-    proto = export_graph(graph, inputs, settings, exporter)
-    tmp = out.with_name(f'.{out.stem}.{uuid.uuid4().hex[:8]}.partial{out.suffix}')
-    try:
-        onnx.save_model(proto, str(tmp))
-        differences = verify(tmp, graph, inputs, settings.decode_options['nms_kernel'])
-        durable_replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    differences = write_verified(export_graph(graph, inputs, settings, exporter), out, graph,
+                                 inputs, nms_kernel)
     return dict(out=str(out),
                 canvas=(inputs.shape[3], inputs.shape[2]),
                 differences=differences,
                 seconds=time.perf_counter() - start)
 
 
-def _check_paths(config: Path, checkpoint: Path, out: Path, verify_image: Path) -> Path:
-    """Refuse missing inputs and an output nobody could write, before any work."""
+def write_verified(proto: onnx.ModelProto, out: Path, graph: InferenceGraph, inputs: np.ndarray,
+                   nms_kernel: int) -> Dict[str, float]:
+    """Save ``proto`` to a hidden sibling of ``out``, :func:`verify` that file and rename it
+    onto ``out``; on any failure the sibling is removed and ``out`` is untouched.
+
+    Returns:
+        Dict[str, float]: :func:`verify`'s differences.
+    """
+    tmp = out.with_name(f'.{out.stem}.{uuid.uuid4().hex[:8]}.partial{out.suffix}')
+    try:
+        onnx.save_model(proto, str(tmp))
+        differences = verify(tmp, graph, inputs, nms_kernel)
+        durable_replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return differences
+
+
+def _check_request(config: Path, checkpoint: Path, out: Path, verify_image: Path,
+                   exporter: str) -> Path:
+    """Refuse missing inputs, an output nobody could write and an unknown exporter, before
+    any work."""
     for what, path in (('config', config), ('checkpoint', checkpoint),
                        ('verification image', verify_image)):
         if not path.is_file():
@@ -99,6 +114,8 @@ def _check_paths(config: Path, checkpoint: Path, out: Path, verify_image: Path) 
         raise DeployError(f'output folder does not exist: {out.parent}')
     if out.is_dir():
         raise DeployError(f'output path is a folder: {out}')
+    if exporter not in EXPORTERS:
+        raise DeployError(f'exporter must be one of {EXPORTERS}, got {exporter!r}')
     return out
 
 
@@ -182,7 +199,7 @@ def _test_resize(cfg: Config) -> dict:
     return {'input_size': 512, **steps[0]}
 
 
-def export_graph(graph: TestTimeGraph,
+def export_graph(graph: InferenceGraph,
                  inputs: np.ndarray,
                  settings: DeploySettings,
                  exporter: str = 'dynamo') -> onnx.ModelProto:
@@ -194,25 +211,11 @@ def export_graph(graph: TestTimeGraph,
     the same graph and numbers in ~1/10 of the time (the symbolic shape reasoning of
     ``torch.export`` takes minutes for W32 on 2 cores).
     """
-    if exporter not in EXPORTERS:
-        raise DeployError(f'exporter must be one of {EXPORTERS}, got {exporter!r}')
     example = (torch.from_numpy(inputs), )
-    names = dict(input_names=[GRAPH_INPUT], output_names=list(GRAPH_OUTPUTS))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # the tracer's and the deprecation's warnings
-        if exporter == 'dynamo':
-            batch, height, width = (torch.export.Dim(name, min=1, max=1024)
-                                    for name in ('batch', 'height_64', 'width_64'))
-            proto = torch.onnx.export(
-                graph, example, dynamo=True, verbose=False,
-                dynamic_shapes={GRAPH_INPUT: {0: batch, 2: 64 * height, 3: 64 * width}},
-                **names).model_proto
-        else:
-            buffer = io.BytesIO()
-            torch.onnx.export(graph, example, buffer, dynamo=False, opset_version=17,
-                              dynamic_axes={GRAPH_INPUT: {0: 'batch', 2: 'height', 3: 'width'}},
-                              **names)
-            proto = onnx.load_from_string(buffer.getvalue())
+        trace = _trace_dynamo if exporter == 'dynamo' else _trace_torchscript
+        proto = trace(graph, example)
     onnx.helper.set_model_props(proto, settings.to_metadata())
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -221,7 +224,35 @@ def export_graph(graph: TestTimeGraph,
     return proto
 
 
-def verify(path: Path, graph: TestTimeGraph, inputs: np.ndarray,
+def _trace_dynamo(graph: InferenceGraph, example: Tuple[torch.Tensor]) -> onnx.ModelProto:
+    batch, height, width = (torch.export.Dim(name, min=1, max=1024)
+                            for name in ('batch', 'height_64', 'width_64'))
+    program = torch.onnx.export(
+        graph,
+        example,
+        dynamo=True,
+        verbose=False,
+        input_names=[GRAPH_INPUT],
+        output_names=list(GRAPH_OUTPUTS),
+        dynamic_shapes={GRAPH_INPUT: {0: batch, 2: 64 * height, 3: 64 * width}})
+    return program.model_proto
+
+
+def _trace_torchscript(graph: InferenceGraph,
+                       example: Tuple[torch.Tensor]) -> onnx.ModelProto:
+    buffer = io.BytesIO()
+    torch.onnx.export(graph,
+                      example,
+                      buffer,
+                      dynamo=False,
+                      opset_version=17,
+                      input_names=[GRAPH_INPUT],
+                      output_names=list(GRAPH_OUTPUTS),
+                      dynamic_axes={GRAPH_INPUT: {0: 'batch', 2: 'height', 3: 'width'}})
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def verify(path: Path, graph: InferenceGraph, inputs: np.ndarray,
            nms_kernel: int) -> Dict[str, float]:
     """Run the file in onnxruntime (CPU) on ``inputs`` and compare with the eager graph.
 
@@ -266,7 +297,7 @@ def _max_difference(name: str, exported: np.ndarray, expected: np.ndarray) -> fl
 
 
 def nms_peaks_numpy(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
-    """:func:`.test_time_graph.nms_peaks` in numpy: (..., H, W) maps, exact."""
+    """:func:`.inference_graph.nms_peaks` in numpy: (..., H, W) maps, exact."""
     size = (1, ) * (heatmaps.ndim - 2) + (kernel, kernel)
     window_max = maximum_filter(heatmaps, size=size, mode='constant', cval=-np.inf)
     return heatmaps * (window_max == heatmaps)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ...models.utils import FlipPair, aggregate_scales
 
 
-class TestTimeGraph(nn.Module):
+class InferenceGraph(nn.Module):
     """Network, flip test, aggregation and NMS peak map of one scale, for ONNX export.
 
     Note:
@@ -34,8 +34,6 @@ class TestTimeGraph(nn.Module):
             ``test_cfg['aggregation']``). Defaults to ``'official'``.
         nms_kernel (int): Odd max-pool window of the peak map. Defaults to ``5``.
     """
-
-    __test__ = False  # not a pytest test class, whatever its name
 
     def __init__(self,
                  model: nn.Module,
