@@ -234,6 +234,22 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
             heatmaps = heatmaps.detach().cpu()
         if isinstance(tags, Tensor):
             tags = tags.detach().cpu()
+        options = self.parser_options(heatmaps.shape[0])
+        return _PARSERS[self.decode_mode](heatmaps, tags, **options)
+
+    def parser_options(self, num_keypoints: int) -> dict:
+        """Keyword arguments of the ``decode_mode`` parser for maps of K keypoints.
+
+        What :meth:`decode` passes; the ONNX export stores them with the model.
+
+        Args:
+            num_keypoints (int): Number of keypoints K of the maps to decode.
+
+        Returns:
+            dict: ``nms_kernel``, ``topk``, ``detection_threshold``, ``tag_threshold``,
+            ``max_num_people``, ``adjust``, ``refine``, ``keypoint_order`` and, for
+            ``'fast'``, ``refine_search``.
+        """
         options = dict(nms_kernel=self.decode_nms_kernel,
                        topk=self.decode_topk,
                        detection_threshold=self.decode_keypoint_thr,
@@ -241,10 +257,10 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
                        max_num_people=self.decode_max_instances,
                        adjust=self.decode_adjust,
                        refine=self.decode_refine,
-                       keypoint_order=self.grouping_order(heatmaps.shape[0]))
+                       keypoint_order=self.grouping_order(num_keypoints))
         if self.decode_mode == 'fast':  # the reference parser has only the full search
             options['refine_search'] = self.decode_refine_search
-        return _PARSERS[self.decode_mode](heatmaps, tags, **options)
+        return options
 
     def batch_decode(self, batch_heatmaps: Tensor, batch_tags: Tensor) -> List[Instances]:
         """Group the keypoints of every image of a batch.

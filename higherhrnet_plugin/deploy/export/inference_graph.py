@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...models.utils import FlipPair, aggregate_scales
+from ...models.utils import aggregate_scales
 
 
 class InferenceGraph(nn.Module):
@@ -60,17 +60,17 @@ class InferenceGraph(nn.Module):
             - peaks (Tensor): (B, K, H, W), heatmaps where they equal the maximum of their
               ``nms_kernel`` window, else 0 (:func:`nms_peaks`)
         """
-        original = self._levels(inputs)
-        # Two passes, as mmpose's BottomupPoseEstimator runs them (not one batch of 2B).
-        flipped = None if self.flip_indices is None else self._levels(inputs.flip(-1))
+        flip_test = self.flip_indices is not None
+        # As BottomupPoseEstimator.predict: features of each view (two passes, not one batch
+        # of 2B), then the head's own view reader (SWAHRHead drops its scale maps there).
+        feats = self.model.extract_feat(inputs)
+        if flip_test:
+            feats = [feats, self.model.extract_feat(inputs.flip(-1))]
+        pair = self.model.head._forward_views(feats, flip_test)
         canvas = (inputs.shape[-1], inputs.shape[-2])
-        heatmaps, tags = aggregate_scales([FlipPair(original, flipped)], [1.0], canvas,
-                                          self.model.head.layout, self.flip_indices,
-                                          self.aggregation)
+        heatmaps, tags = aggregate_scales([pair], [1.0], canvas, self.model.head.layout,
+                                          self.flip_indices, self.aggregation)
         return heatmaps, tags, nms_peaks(heatmaps, self.nms_kernel)
-
-    def _levels(self, inputs: Tensor):
-        return self.model.head.forward(self.model.extract_feat(inputs))
 
 
 def nms_peaks(heatmaps: Tensor, kernel: int) -> Tensor:

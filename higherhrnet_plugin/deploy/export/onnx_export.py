@@ -127,10 +127,11 @@ def load_model(config: Path, checkpoint: Path) -> nn.Module:
     except Exception as error:  # a config mmpose cannot build: say which file and why
         raise DeployError(f'cannot build a model from config {config}: '
                           f'{type(error).__name__}: {error}') from error
-    if getattr(getattr(model, 'head', None), 'layout', None) is None:
+    head = getattr(model, 'head', None)
+    if getattr(head, 'layout', None) is None or getattr(head, 'decoder', None) is None:
         raise DeployError(f'config {config} builds {type(model).__name__} with head '
-                          f'{type(getattr(model, "head", None)).__name__}; export needs a '
-                          'HigherHRNet head (AEHigherResolutionHead or a subclass)')
+                          f'{type(head).__name__}; export needs a HigherHRNet head '
+                          '(AEHigherResolutionHead or a subclass) with a decoder')
     try:
         meta = load_checkpoint(model, str(checkpoint), map_location='cpu', strict=True,
                                logger='silent').get('meta', {})
@@ -155,39 +156,36 @@ def deploy_settings(model: nn.Module, flip: Optional[bool] = None) -> DeploySett
         raise DeployError('multi-scale test is not exported; set '
                           'model.test_cfg.multiscale_test=False')
     resize = _test_resize(cfg)
-    preprocessor = cfg.model.data_preprocessor
+    head, codec, meta = model.head, model.head.decoder, model.dataset_meta
+    options = codec.parser_options(head.num_keypoints)
+    options['keypoint_order'] = list(options['keypoint_order'])  # as JSON gives it back
+    return DeploySettings(
+        input_size=resize['input_size'],
+        num_keypoints=head.num_keypoints,
+        flip_test=bool(test_cfg.get('flip_test', False) if flip is None else flip),
+        flip_indices=tuple(int(i) for i in meta['flip_indices']),
+        rounding=resize.get('rounding', 'official'),
+        aggregation=test_cfg.get('aggregation', 'official'),
+        decode_mode=codec.decode_mode,
+        decode_options=options,
+        keypoint_names=tuple(meta['keypoint_id2name'][k] for k in range(head.num_keypoints)),
+        **_normalization(cfg.model.data_preprocessor))
+
+
+def _normalization(preprocessor: dict) -> dict:
+    """``mean``, ``std``, ``swap_channels`` and ``normalization`` of a data preprocessor
+    config, refused where the deployment would not reproduce it."""
     normalization = preprocessor.get('normalization',
                                      _PREPROCESSOR_NORMALIZATION.get(preprocessor['type']))
     if normalization is None or 64 % preprocessor.get('pad_size_divisor', 1):
         raise DeployError(f'data preprocessor {dict(preprocessor)} is not reproduced: '
                           'need HigherHRNetDataPreprocessor or PoseDataPreprocessor with a '
                           'pad_size_divisor dividing 64')
-    head, codec = model.head, model.head.decoder
-    options = dict(nms_kernel=codec.decode_nms_kernel,
-                   topk=codec.decode_topk,
-                   detection_threshold=codec.decode_keypoint_thr,
-                   tag_threshold=codec.decode_tag_thr,
-                   max_num_people=codec.decode_max_instances,
-                   adjust=codec.decode_adjust,
-                   refine=codec.decode_refine,
-                   keypoint_order=list(codec.grouping_order(head.num_keypoints)))
-    if codec.decode_mode == 'fast':
-        options['refine_search'] = codec.decode_refine_search
-    meta = model.dataset_meta
-    return DeploySettings(
-        input_size=resize['input_size'],
-        num_keypoints=head.num_keypoints,
-        flip_test=bool(test_cfg.get('flip_test', False) if flip is None else flip),
-        flip_indices=tuple(int(i) for i in meta['flip_indices']),
-        mean=tuple(float(v) for v in preprocessor['mean']),
-        std=tuple(float(v) for v in preprocessor['std']),
-        swap_channels=bool(preprocessor.get('bgr_to_rgb') or preprocessor.get('rgb_to_bgr')),
-        normalization=normalization,
-        rounding=resize.get('rounding', 'official'),
-        aggregation=test_cfg.get('aggregation', 'official'),
-        decode_mode=codec.decode_mode,
-        decode_options=options,
-        keypoint_names=tuple(meta['keypoint_id2name'][k] for k in range(head.num_keypoints)))
+    return dict(mean=tuple(float(v) for v in preprocessor['mean']),
+                std=tuple(float(v) for v in preprocessor['std']),
+                swap_channels=bool(preprocessor.get('bgr_to_rgb')
+                                   or preprocessor.get('rgb_to_bgr')),
+                normalization=normalization)
 
 
 def _test_resize(cfg: Config) -> dict:
