@@ -12,6 +12,10 @@ param_scheduler = [
 ]
 # base_batch_size = (8 GPUs) x (12 images per GPU): the official yaml's IMAGES_PER_GPU.
 auto_scale_lr = dict(base_batch_size=96)
+# A fixed seed, so that --resume is exact: the sampler and ReliableDataset take their seeds when
+# the train loop is built, before mmengine restores the checkpoint's seed, so a run with a new
+# random seed per start would shuffle and augment differently after a resume.
+randomness = dict(seed=0)
 
 # codec: targets at 1/4 and 1/2 of the input (128 and 256), sigma 2, tags at 1/4.
 codec = dict(
@@ -73,11 +77,16 @@ model = dict(
 
 # data
 dataset_type = 'CocoDataset'
+# The dataset's keypoint meta information, stated on the ReliableDataset wrappers (which check
+# it) for mmpose's inference APIs: they read it there when a checkpoint carries none.
+metainfo = dict(from_file='configs/_base_/datasets/coco.py')
 data_mode = 'bottomup'
 data_root = 'data/coco/'
 
+# CheckedLoadImage: LoadImage that raises for a missing, unreadable or truncated image, which
+# ReliableDataset skips and counts (README "Reliability").
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CheckedLoadImage'),
     # Official: crop side min(h, w) * U(0.75, 1.5), rotation U(-30, 30) degrees, shift of up to
     # 20% (official: of the crop side; here: of the image width/height, as mmpose 0.x).
     dict(
@@ -94,7 +103,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CheckedLoadImage'),
     dict(type='HigherHRNetResize', input_size=codec['input_size'][0]),
     dict(
         type='PackPoseInputs',
@@ -107,14 +116,20 @@ train_dataloader = dict(
     batch_size=12,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # ReliableDataset skips bad images and seeds each sample's augmentation from (seed, epoch,
+    # index); ResumableSampler gives it the epoch and resumes in the middle of an epoch. The
+    # pipeline is the wrapper's: mmpose's inference APIs read `test_dataloader.dataset.pipeline`.
+    sampler=dict(type='ResumableSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        pipeline=train_pipeline))
+        type='ReliableDataset',
+        pipeline=train_pipeline,
+        metainfo=metainfo,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            data_mode=data_mode,
+            ann_file='annotations/person_keypoints_train2017.json',
+            data_prefix=dict(img='train2017/'))))
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -126,13 +141,16 @@ val_dataloader = dict(
     # test_dataloader.batch_size=4` gives the maps of batch size 1 up to float rounding.
     batch_sampler=dict(type='CanvasSizeBatchSampler'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=val_pipeline))
+        type='ReliableDataset',
+        pipeline=val_pipeline,
+        metainfo=metainfo,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            data_mode=data_mode,
+            ann_file='annotations/person_keypoints_val2017.json',
+            data_prefix=dict(img='val2017/'),
+            test_mode=True)))
 test_dataloader = val_dataloader
 
 # Bottom-up evaluation as the reference: no OKS-NMS, no rescoring, person score = decoder score.

@@ -9,7 +9,7 @@ codec = dict(_base_.codec, input_size=(640, 640), heatmap_sizes=((160, 160), (32
 model = dict(head=dict(decoder=codec))
 
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CheckedLoadImage'),
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -24,7 +24,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CheckedLoadImage'),
     dict(type='HigherHRNetResize', input_size=codec['input_size'][0]),
     _base_.val_pipeline[-1],
 ]

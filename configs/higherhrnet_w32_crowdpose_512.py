@@ -5,19 +5,24 @@ _base_ = ['./higherhrnet_w32_coco_512.py']
 model = dict(head=dict(num_keypoints=14))
 
 dataset_type = 'CrowdPoseDataset'
+metainfo = dict(from_file='configs/_base_/datasets/crowdpose.py')
 data_root = 'data/crowdpose/'
 train_dataloader = dict(
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/mmpose_crowdpose_trainval.json',
-        data_prefix=dict(img='images/')))
+        metainfo=metainfo,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            ann_file='annotations/mmpose_crowdpose_trainval.json',
+            data_prefix=dict(img='images/'))))
 val_dataloader = dict(
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/mmpose_crowdpose_test.json',
-        data_prefix=dict(img='images/')))
+        metainfo=metainfo,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            ann_file='annotations/mmpose_crowdpose_test.json',
+            data_prefix=dict(img='images/'))))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(

@@ -110,14 +110,28 @@ def cpu_overrides(batch_size: int = 2) -> Dict[str, Any]:
     return overrides
 
 
+def dataset_key(cfg: Config, loader: str) -> str:
+    """Dotted key of the dataset that reads the files in ``cfg[loader]``: the one a
+    ``ReliableDataset`` wraps (``<loader>.dataset.dataset``, the shipped configs), else
+    ``<loader>.dataset``. The pipeline is ``<loader>.dataset.pipeline`` in both layouts."""
+    wrapped = cfg[loader]['dataset'].get('type') == 'ReliableDataset'
+    return f'{loader}.dataset.dataset' if wrapped else f'{loader}.dataset'
+
+
+def dataset_cfg(cfg: Config, loader: str) -> dict:
+    """The config of the dataset at :func:`dataset_key` (type, data_root, ann_file, ...)."""
+    dataset = cfg[loader]['dataset']
+    return dataset['dataset'] if dataset.get('type') == 'ReliableDataset' else dataset
+
+
 def data_overrides(cfg: Config, data_root: Path) -> Dict[str, Any]:
     """Point every dataset and evaluator of ``cfg`` at ``data_root`` (same sub-paths)."""
     overrides: Dict[str, Any] = {
-        f'{loader}.dataset.data_root': str(data_root)
+        f'{dataset_key(cfg, loader)}.data_root': str(data_root)
         for loader in LOADERS
     }
     for evaluator, loader in zip(EVALUATORS, LOADERS[1:]):
-        ann_file = cfg[loader]['dataset']['ann_file']
+        ann_file = dataset_cfg(cfg, loader)['ann_file']
         overrides[f'{evaluator}.ann_file'] = str(data_root / ann_file)
     return overrides
 

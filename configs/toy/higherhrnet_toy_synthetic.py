@@ -14,7 +14,8 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs, save_best=None, max_keep_ckpts=1))
+    # The runtime's AtomicCheckpointHook, at the end only.
+    checkpoint=dict(interval=max_epochs, save_best=None, max_keep_ckpts=1))
 # Deterministic on CPU for a given machine and thread count (tools/run_toy.sh fixes it at 2).
 randomness = dict(seed=0, deterministic=True)
 
@@ -60,11 +61,13 @@ model = dict(
     test_cfg=dict(flip_test=True, multiscale_test=False))
 
 dataset_type = 'CocoDataset'
+# Stated on the ReliableDataset wrappers (checked) for mmpose's inference APIs.
+metainfo = dict(from_file='configs/_base_/datasets/coco.py')
 data_mode = 'bottomup'
 data_root = 'data/toy/'
 
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CheckedLoadImage'),
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -79,7 +82,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CheckedLoadImage'),
     dict(type='HigherHRNetResize', input_size=codec['input_size'][0]),
     dict(
         type='PackPoseInputs',
@@ -92,14 +95,18 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=1,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # As the COCO configs: bad images skipped and counted, exact resume (README "Reliability").
+    sampler=dict(type='ResumableSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_train.json',
-        data_prefix=dict(img='images/train/'),
-        pipeline=train_pipeline))
+        type='ReliableDataset',
+        pipeline=train_pipeline,
+        metainfo=metainfo,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            data_mode=data_mode,
+            ann_file='annotations/person_keypoints_train.json',
+            data_prefix=dict(img='images/train/'))))
 val_dataloader = dict(
     batch_size=1,
     num_workers=1,
@@ -111,13 +118,16 @@ val_dataloader = dict(
     # test_dataloader.batch_size=4` gives the maps of batch size 1 up to float rounding.
     batch_sampler=dict(type='CanvasSizeBatchSampler'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_val.json',
-        data_prefix=dict(img='images/val/'),
-        test_mode=True,
-        pipeline=val_pipeline))
+        type='ReliableDataset',
+        pipeline=val_pipeline,
+        metainfo=metainfo,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            data_mode=data_mode,
+            ann_file='annotations/person_keypoints_val.json',
+            data_prefix=dict(img='images/val/'),
+            test_mode=True)))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(

@@ -16,12 +16,13 @@ from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
+from mmpose.apis.inference import dataset_meta_from_config
 from mmpose.registry import MODELS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _data import (CONFIG_DIR, coco_folder, cpu_overrides, crowdpose_folder,  # noqa: E402
-                   data_overrides, input_size_overrides, load_config, single_thread,
-                   toy_folder)
+from _data import (CONFIG_DIR, LOADERS, coco_folder, cpu_overrides,  # noqa: E402
+                   crowdpose_folder, data_overrides, dataset_cfg, input_size_overrides,
+                   load_config, single_thread, toy_folder)
 
 SIZE = 256
 W32_PARAMS = 28_645_331  # the official HigherHRNet-W32 (COCO, 17 keypoints)
@@ -133,7 +134,7 @@ def _test_all(model, cfg: Config, num_keypoints: int) -> dict:
 def _dataset_of(name: str) -> Tuple[str, int, str]:
     """Test data, keypoint count K and metric key of a shipped config, read from the config."""
     cfg = Config.fromfile(str(CONFIG_DIR / name))
-    dataset = cfg.train_dataloader.dataset
+    dataset = dataset_cfg(cfg, 'train_dataloader')
     data, num_keypoints = DATASETS[dataset.type]
     if dataset.data_root.rstrip('/').endswith('toy'):
         data = 'toy'
@@ -144,6 +145,26 @@ def test_every_config_is_collected():
     assert {'higherhrnet_w32_coco_512.py', 'toy/higherhrnet_toy_synthetic.py'} <= set(CONFIGS)
     assert set(NUM_PARAMS) <= set(CONFIGS)
     assert not any(name.startswith('_base_') for name in CONFIGS)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_uses_the_reliability_parts(name):
+    """Bad images skipped and counted, exact resume, atomic checkpoints (README "Reliability"),
+    and what mmpose's inference APIs read from the config (the test pipeline, the dataset meta
+    when a checkpoint has none) found through the ``ReliableDataset`` wrapper."""
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    assert cfg.randomness.seed is not None
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.train_dataloader.sampler.type == 'ResumableSampler'
+    for loader in LOADERS:
+        dataset = cfg[loader].dataset
+        assert dataset.type == 'ReliableDataset' and 'pipeline' not in dataset.dataset
+        assert dataset.pipeline[0].type == 'CheckedLoadImage'
+    _, num_keypoints, _ = _dataset_of(name)
+    for mode in ('train', 'test'):
+        meta = dataset_meta_from_config(cfg, mode)
+        assert meta['num_keypoints'] == num_keypoints
+        assert meta['dataset_name'] == DATASETS[dataset_cfg(cfg, f'{mode}_dataloader').type][0]
 
 
 @pytest.mark.parametrize('name', CONFIGS)

@@ -48,7 +48,9 @@ def images_per_second(cfg: Config, model, data_root: Path, batch_size: int,
     after one untimed warm-up batch."""
     loader_cfg = copy.deepcopy(cfg.val_dataloader)
     loader_cfg.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
-    loader_cfg.dataset.data_root = str(data_root)
+    dataset = loader_cfg.dataset
+    # The dataset that reads the files: inside ReliableDataset in the shipped configs.
+    (dataset.dataset if dataset.type == 'ReliableDataset' else dataset).data_root = str(data_root)
     if not use_batch_sampler:
         loader_cfg.pop('batch_sampler', None)
     with quiet():

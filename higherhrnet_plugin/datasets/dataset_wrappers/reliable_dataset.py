@@ -1,4 +1,5 @@
 """Dataset wrapper for long runs: bad images skipped and counted, reproducible augmentation."""
+import copy
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, List, Optional, Sequence, Tuple, Union
@@ -6,6 +7,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.dist import sync_random_seed
+from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import DATASETS
 
 from ..transforms import BadImageError, CheckedLoadImage
@@ -55,9 +57,14 @@ class ReliableDataset:
     ``get_data_info`` through (indices of the kept samples in test mode). In configs, give
     the pipeline to the wrapper, not to the wrapped dataset: mmpose's inference APIs
     (``inference_bottomup``, ``MMPoseInferencer``, ``tools/demo.py``) read
-    ``test_dataloader.dataset.pipeline``::
+    ``test_dataloader.dataset.pipeline``. They also read the keypoint meta information
+    (flip indices, skeleton) from ``<loader>.dataset.metainfo``, or else from the
+    ``METAINFO`` of ``<loader>.dataset.type``, when a checkpoint carries none (converted
+    official weights): state it on the wrapper too, as mmpose's ``CombinedDataset`` configs
+    do::
 
         dataset=dict(type='ReliableDataset', pipeline=val_pipeline,
+                     metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
                      dataset=dict(type='CocoDataset', data_root=..., ann_file=..., ...))
 
     Args:
@@ -65,6 +72,11 @@ class ReliableDataset:
             config.
         pipeline (list, optional): The wrapped dataset's pipeline (replaces the one in
             ``dataset``). Defaults to ``None``: the one in ``dataset``.
+        metainfo (dict, optional): The wrapped dataset's meta information, as a config
+            states it for mmpose's ``dataset_meta_from_config`` (e.g.
+            ``dict(from_file='configs/_base_/datasets/coco.py')``). It changes nothing: it
+            must equal the wrapped dataset's, else a ``ValueError`` names both. Defaults to
+            ``None`` (not checked).
         seed (int, optional): Seed of the per-sample generators. Defaults to ``None``:
             mmengine's ``sync_random_seed()``, which follows the runner's ``randomness``.
         max_refetch (int): Replacement samples tried in a row in training before giving up.
@@ -78,6 +90,7 @@ class ReliableDataset:
     def __init__(self,
                  dataset: Union[dict, BaseDataset],
                  pipeline: Optional[List[dict]] = None,
+                 metainfo: Optional[dict] = None,
                  seed: Optional[int] = None,
                  max_refetch: int = 100,
                  check_images: Optional[bool] = None,
@@ -86,6 +99,8 @@ class ReliableDataset:
             pipeline = dataset.get('pipeline', []) if pipeline is None else pipeline
             dataset = DATASETS.build(dict(dataset, pipeline=pipeline, lazy_init=True))
         self.dataset = dataset
+        if metainfo is not None:
+            _check_metainfo(metainfo, dataset)
         self.seed = sync_random_seed() if seed is None else seed
         self.max_refetch = max_refetch
         self.check_images = self.dataset.test_mode if check_images is None else check_images
@@ -176,6 +191,24 @@ class ReliableDataset:
             problems = list(pool.map(lambda path: _problem(loader, path), paths))
         kept = [i for i, problem in enumerate(problems) if problem is None]
         return kept, [(p, problem) for p, problem in zip(paths, problems) if problem]
+
+
+def _check_metainfo(stated: dict, dataset: BaseDataset) -> None:
+    """Raise if the meta information ``stated`` differs from ``dataset``'s."""
+    stated, actual = parse_pose_metainfo(copy.deepcopy(stated)), dataset.metainfo
+    different = [key for key in stated if key not in actual or _differs(stated[key], actual[key])]
+    if different:
+        raise ValueError(
+            f"ReliableDataset: metainfo ({stated.get('dataset_name')}, "
+            f"{stated.get('num_keypoints')} keypoints) differs from the wrapped "
+            f"{type(dataset).__name__}'s ({actual.get('dataset_name')}, "
+            f"{actual.get('num_keypoints')} keypoints) in {', '.join(different)}")
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return not np.array_equal(a, b)
+    return a != b
 
 
 def _image_loader(transforms: Sequence) -> CheckedLoadImage:

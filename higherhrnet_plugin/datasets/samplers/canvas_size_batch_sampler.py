@@ -56,8 +56,10 @@ class CanvasSizeBatchSampler(BatchSampler):
 
     Args:
         sampler (Sampler): Index sampler whose ``dataset`` (or ``data_source``) is an
-            mmengine dataset with ``get_data_info(i)['img_path']``; in distributed tests
-            the per-rank ``DefaultSampler``, as the mmengine Runner passes it.
+            mmengine dataset with ``get_data_info(i)['img_path']`` and ``pipeline``, such as
+            the shipped configs' ``ReliableDataset`` (indices of the images it kept, the
+            wrapped dataset's pipeline); in distributed tests the per-rank
+            ``DefaultSampler``, as the mmengine Runner passes it.
         batch_size (int): Batch size B, at most (the dataloader's ``batch_size``).
         drop_last (bool): Drop each canvas's last batch if it has fewer than B indices.
             Defaults to ``False``.

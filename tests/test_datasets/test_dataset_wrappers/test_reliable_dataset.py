@@ -109,3 +109,14 @@ def test_passes_the_dataset_interface_through(data):
     assert dataset.metainfo['dataset_name'] == inner.metainfo['dataset_name'] == 'coco'
     assert dataset.pipeline is inner.pipeline
     assert dataset.test_mode and dataset.ann_file == inner.ann_file and dataset.bad_images == []
+
+
+def test_stated_metainfo_must_be_the_wrapped_datasets(data):
+    """The wrapper's ``metainfo`` (read by mmpose's inference APIs from the config) is checked
+    against the wrapped dataset's, never applied."""
+    coco = dict(from_file='configs/_base_/datasets/coco.py')
+    assert build(data, 'val_dataloader', metainfo=coco).metainfo['num_keypoints'] == 17
+    with pytest.raises(ValueError, match=r'metainfo \(crowdpose, 14 keypoints\) differs from '
+                       r"the wrapped CocoDataset's \(coco, 17 keypoints\)"):
+        build(data, 'val_dataloader',
+              metainfo=dict(from_file='configs/_base_/datasets/crowdpose.py'))

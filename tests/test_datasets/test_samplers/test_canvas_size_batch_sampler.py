@@ -29,11 +29,12 @@ from PIL import Image
 from torch.utils.data import SequentialSampler
 
 import higherhrnet_plugin  # noqa: F401  (registers the plugin)
-from higherhrnet_plugin.datasets import CanvasSizeBatchSampler, HigherHRNetResize
+from higherhrnet_plugin.datasets import (CanvasSizeBatchSampler, HigherHRNetResize,
+                                         ReliableDataset)
 from higherhrnet_plugin.datasets.samplers.canvas_size_batch_sampler import read_image_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from _data import CONFIG_DIR, SHARED_DATA, cpu_overrides  # noqa: E402
+from _data import CONFIG_DIR, SHARED_DATA, cpu_overrides, dataset_key  # noqa: E402
 
 # name: (w, h, EXIF orientation) of the files; canvas at input 512 as decoded.
 IMAGES = {
@@ -172,6 +173,25 @@ def test_resize_from_argument_and_errors(dataset, image_dir):
     assert make_sampler(multi, 2).canvas(0) == (768, 512)  # 256/480*640 -> 384, x2
 
 
+def test_sees_through_reliable_dataset(image_dir, tmp_path):
+    """The shipped configs' test set: a ``ReliableDataset`` whose pipeline (on the wrapper)
+    holds the resize and whose indices are those of the images it kept (one is missing)."""
+    names = [*ORDER[:4], 'missing.png', *ORDER[4:]]
+    images = [dict(id=i, file_name=name, width=1, height=1) for i, name in enumerate(names)]
+    ann_file = tmp_path / 'ann.json'
+    ann_file.write_text(json.dumps(dict(images=images, annotations=[], categories=[
+        dict(id=1, name='person')])))
+    dataset = ReliableDataset(
+        dict(type='CocoDataset', ann_file=str(ann_file), data_mode='bottomup', test_mode=True,
+             data_prefix=dict(img=str(image_dir))),
+        pipeline=[dict(type='CheckedLoadImage'), dict(type='HigherHRNetResize', input_size=512)])
+    assert [Path(p).name for p, _ in dataset.bad_images] == ['missing.png']
+    sampler = make_sampler(dataset, 2)
+    assert sampler.resize is dataset.pipeline.transforms[1]
+    assert [sampler.canvas(i) for i in range(len(ORDER))] == [CANVASES[n] for n in ORDER]
+    assert list(sampler) == [[0, 2], [1, 3], [5, 8], [6, 9], [4], [7], [10]]
+
+
 def test_canvas_size_equals_transform(image_dir):
     resize = HigherHRNetResize(512, aug_scales=(0.5, ))
     for name, (w, h, _) in IMAGES.items():
@@ -245,11 +265,12 @@ def test_batched_test_equals_batch_one(tmp_path, one_thread):
     """
     data_root = coco_with_copies(tmp_path / 'coco')
     cfg = Config.fromfile(str(CONFIG_DIR / 'toy' / 'higherhrnet_toy_synthetic.py'))
+    dataset = dataset_key(cfg, 'val_dataloader')  # the CocoDataset inside ReliableDataset
     cfg.merge_from_dict({
         **cpu_overrides(),
-        'val_dataloader.dataset.data_root': str(data_root),
-        'val_dataloader.dataset.ann_file': 'annotations/person_keypoints_val2017.json',
-        'val_dataloader.dataset.data_prefix.img': 'val2017/',
+        f'{dataset}.data_root': str(data_root),
+        f'{dataset}.ann_file': 'annotations/person_keypoints_val2017.json',
+        f'{dataset}.data_prefix.img': 'val2017/',
         'model.test_cfg.output_heatmaps': True,
     })
     assert cfg.val_dataloader.batch_sampler.type == 'CanvasSizeBatchSampler'
