@@ -15,7 +15,7 @@ from higherhrnet_plugin.codecs.utils.grouping_candidates import (find_candidates
 from higherhrnet_plugin.codecs.utils.grouping_common import (default_keypoint_order,
                                                              official_candidates, official_costs)
 from higherhrnet_plugin.codecs.utils import grouping_fast
-from higherhrnet_plugin.codecs.utils.grouping_fast import assign, joins_are_forced, parse_fast
+from higherhrnet_plugin.codecs.utils.grouping_fast import assign, parse_fast
 from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
 from higherhrnet_plugin.codecs.utils.grouping_refine import (_mean_found_tags, _RefineSearch,
                                                              refine_peaks)
@@ -217,23 +217,6 @@ def test_fast_replays_key_collisions(first_tag):
         np.testing.assert_array_equal(got, want)
 
 
-def test_joins_are_forced():
-    # Unique optimum: (0, 0) and (1, 1).
-    costs = np.array([[0., 3.], [3., 0.]])
-    joinable = np.eye(2, dtype=bool)
-    assert joins_are_forced(costs, joinable, np.array([0, 1]))
-    # Rows 0 and 2 tie for column 1 (and the padding column 2), but neither would join.
-    costs = np.array([[3., 3., 0.], [0., 9., 0.], [3., 3., 0.]])
-    joinable = np.zeros((3, 3), bool)
-    joinable[1, 0] = True
-    assert joins_are_forced(costs, joinable, np.array([1, 0, 2]))
-    # Row 0 costs 1 in both columns and would join column 0 only: tied, not forced.
-    costs = np.array([[1., 1.], [5., 5.]])
-    joinable = np.array([[True, False], [False, False]])
-    assert not joins_are_forced(costs, joinable, np.array([0, 1]))
-    assert not joins_are_forced(costs, joinable, np.array([1, 0]))
-
-
 def test_assign_joins_like_munkres():
     rng = np.random.default_rng(0)
     for _ in range(300):
@@ -247,7 +230,7 @@ def test_assign_joins_like_munkres():
         official = {(r, c)
                     for r, c in Munkres().compute(costs.tolist())
                     if c < num_cols and distances[r, c] < 1}
-        rows, cols = assign(distances, values, 1.0)
+        rows, cols = assign(distances, values)
         ours = {(r, c) for r, c in zip(rows.tolist(), cols.tolist()) if distances[r, c] < 1}
         assert ours == official
 
@@ -554,7 +537,7 @@ def test_assign_follows_munkres_when_values_outweigh_distances():
     # Two candidates, one person (R > G). Official costs round(D) * 100 - value: row 0
     # (D 0.9, value 150) costs 100 - 150 = -50, row 1 (D 0.4, value 0.5) costs -0.5, so
     # Munkres gives the person row 0; the least total round(D) would give it row 1.
-    rows, cols = assign(np.array([[0.9], [0.4]]), np.float32([150, 0.5]), 1.0)
+    rows, cols = assign(np.array([[0.9], [0.4]]), np.float32([150, 0.5]))
     assert rows.tolist() == [0] and cols.tolist() == [0]
 
 
@@ -568,7 +551,7 @@ def test_assign_joins_like_munkres_with_values_spread_beyond_100():
         values = np.sort(rng.uniform(0.1, 300, num_rows).astype(np.float32))[::-1]
         official = joined(Munkres().compute(official_costs(distances, values).tolist()),
                           distances)
-        assert joined(zip(*assign(distances, values, 1.0)), distances) == official
+        assert joined(zip(*assign(distances, values)), distances) == official
         rounded = np.zeros((num_rows, num_rows))  # least total round(D), padding costs 0
         rounded[:, :num_cols] = np.round(distances)
         differs += joined(zip(*linear_sum_assignment(rounded)), distances) != official

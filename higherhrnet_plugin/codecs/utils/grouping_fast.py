@@ -15,15 +15,10 @@ float64 operations wherever they decide a result, but only where the result can 
   behave as officially. A person's tag is ``np.mean`` over its member tags laid out as the
   official list -> array, recomputed only when they change (with one tag channel numpy sums
   8 or more values pairwise, so any other order of summation can flip a join at a distance
-  of exactly ``tag_threshold``). The official Munkres cost ``round(D) * 100 - value`` adds a
-  value term to every complete assignment of its padded matrix: the sum of all candidate
-  values, or, with more candidates than persons, of those assigned to real persons. While
-  no two such terms can differ by 100, its optima are the assignments with the least total
-  ``round(D)``, and these often tie. ``scipy.optimize.linear_sum_assignment`` finds one;
-  when every optimum joins the same pairs (checked exactly with dual potentials and
-  alternating cycles, :func:`assign`) it is used, otherwise (ties, or values spread by 100
-  or more) Munkres (the official ``munkres`` package, same cost matrix) is run for that
-  keypoint;
+  of exactly ``tag_threshold``). Each keypoint's candidates are assigned by the official
+  Munkres steps on the official cost matrix ``round(D) * 100 - value``
+  (:mod:`.grouping_munkres`: the ``munkres`` package's algorithm step for step on numpy
+  arrays, so ties are broken as officially; the rounded distances tie often);
 - adjust and instance scores: vectorised over all found keypoints;
 - refine, ``refine_search='full'`` (:mod:`.grouping_refine`): only missing keypoints, one
   keypoint map at a time, all persons missing it together, and only over the pixels that
@@ -62,9 +57,8 @@ fills nothing, can then become a filled peak, or the other way round. They touch
 refined (missing) keypoints and their scores, never the instance scores (taken before
 refine) nor the grouping.
 
-Speed comes from skipping the full-map max-pool, ``linear_sum_assignment`` instead of
-pure-Python Munkres on all but tied steps, and the pruned refine; a step with real ties
-costs what the official one does. Nothing here imports torch.
+Speed comes from skipping the full-map max-pool, Munkres on numpy arrays instead of
+pure-Python lists, and the pruned refine. Nothing here imports torch.
 
 Note:
     - keypoint number: K
@@ -76,22 +70,16 @@ Note:
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from munkres import Munkres
-from scipy.optimize import linear_sum_assignment
 
 from .grouping_candidates import Candidates, find_candidates
 from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_costs,
                               prepare_maps, resolve_keypoint_order)
+from .grouping_munkres import munkres_pairs
 from .grouping_refine import fill_missing, fill_missing_from_peaks, quarter_pixel, refine_peaks
 
-__all__ = [
-    'REFINE_SEARCHES', 'parse_fast', 'group_candidates', 'keypoint_positions', 'assign',
-    'joins_are_forced'
-]
+__all__ = ['REFINE_SEARCHES', 'parse_fast', 'group_candidates', 'keypoint_positions', 'assign']
 
 REFINE_SEARCHES = ('peaks', 'full')
-# The official cost weighs round(D) by 100: value terms closer than that never outweigh it.
-_DISTANCE_WEIGHT = 100.0
 
 
 def parse_fast(heatmaps: ArrayOrTensor,
@@ -242,7 +230,7 @@ class _Groups:
             distances = np.linalg.norm(candidates.tags[:, None].astype(np.float64) - centres[None],
                                        ord=2,
                                        axis=2)
-            rows, cols = assign(distances, candidates.values, tag_threshold)
+            rows, cols = assign(distances, candidates.values)
             close = distances[rows, cols] < tag_threshold
             columns[rows[close]] = cols[close]
         new_keys = [float(tag) for tag in candidates.tags[columns < 0, 0]]
@@ -294,95 +282,21 @@ class _Groups:
         self.changed[person] = True
 
 
-def assign(distances: np.ndarray, values: np.ndarray,
-           tag_threshold: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Official candidate-to-person assignment; Munkres only where the shortcut may not hold.
+def assign(distances: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The official candidate-to-person assignment: Munkres on the official cost matrix.
 
-    The official cost ``round(D) * 100 - value`` is minimised over a square matrix (1e10
-    columns or, inside Munkres, zero rows as padding) in which every candidate is assigned.
-    An assignment's value term is the sum of the values of the candidates it gives a real
-    person: all of them when R <= G, G of them when R > G (the others take a padding column).
-    While two value terms cannot differ by ``100`` (:func:`_value_terms_within_weight`),
-    one less ``round(D)`` always outweighs them, so the optimal assignments are among those
-    with the least total ``round(D)``; ``linear_sum_assignment`` finds one. When all of them
-    join (D < ``tag_threshold``) the same pairs (:func:`joins_are_forced`), it is used.
-    Otherwise (ties, or values spread too far) Munkres runs on the official cost matrix.
+    The official cost ``round(D) * 100 - value`` often has several optimal assignments (equal
+    rounded distances); the official one is whichever the ``munkres`` package's steps reach,
+    so the same steps are run (:func:`.grouping_munkres.munkres_pairs`, exact and 30-50x
+    faster than the package on these matrices).
 
     Args:
         distances (np.ndarray): float64 (R, G) tag distances, candidates by value.
         values (np.ndarray): float32 (R, ) candidate heatmap values.
-        tag_threshold (float): Largest tag distance (exclusive) to join a person.
 
     Returns:
         tuple: ``rows``, ``cols`` (int arrays) of the assigned pairs inside the (R, G) matrix.
     """
-    num_rows, num_cols = distances.shape
-    if _value_terms_within_weight(values, num_cols):
-        size = max(num_rows, num_cols)
-        rounded = np.zeros((size, size))
-        rounded[:num_rows, :num_cols] = np.round(distances)
-        joinable = np.zeros((size, size), bool)
-        joinable[:num_rows, :num_cols] = distances < tag_threshold
-        _, matched_cols = linear_sum_assignment(rounded)
-        if joins_are_forced(rounded, joinable, matched_cols):
-            real = matched_cols[:num_rows] < num_cols
-            return np.arange(num_rows)[real], matched_cols[:num_rows][real]
-    costs = official_costs(distances, values)
-    rows, cols = np.array(Munkres().compute(costs.tolist()), np.int64).reshape(-1, 2).T
-    real = cols < num_cols
+    rows, cols = munkres_pairs(official_costs(distances, values)).T
+    real = cols < distances.shape[1]
     return rows[real], cols[real]
-
-
-def _value_terms_within_weight(values: np.ndarray, num_cols: int) -> bool:
-    """Whether any two assignments' value terms differ by less than the distance weight.
-
-    With R <= G every candidate gets a real person: one value term. With R > G a term sums
-    G values, so terms lie between the sums of the G smallest and the G largest values.
-    """
-    if len(values) <= num_cols:
-        return True
-    ranked = np.sort(values.astype(np.float64))
-    return ranked[-num_cols:].sum() - ranked[:num_cols].sum() < _DISTANCE_WEIGHT
-
-
-def joins_are_forced(costs: np.ndarray, joinable: np.ndarray, matched_cols: np.ndarray) -> bool:
-    """Whether every minimum-cost assignment contains the same joinable pairs.
-
-    With an optimal assignment and its dual potentials (Bellman-Ford), the optimal
-    assignments are the perfect matchings made of zero-reduced-cost ("tight") pairs. Another
-    one exists through a pair exactly when the pair lies on an alternating cycle: in the
-    graph of columns with an arc a -> c when the row matched to a is tight at c, a matched
-    pair (r, a) can be left when a reaches itself, an unmatched tight pair (r, c) can be
-    taken when c reaches the column matched to r.
-
-    Args:
-        costs (np.ndarray): (S, S) integer-valued costs (exact in float64).
-        joinable (np.ndarray): (S, S) bool, pairs that would join.
-        matched_cols (np.ndarray): (S, ) column of each row in an optimal assignment.
-
-    Returns:
-        bool: ``True`` when no joinable pair can enter or leave an optimal assignment.
-    """
-    size = len(costs)
-    row_of = np.argsort(matched_cols)
-    # Arc weights between columns: cost of moving row_of[a] from a to c.
-    weights = costs[row_of] - costs[row_of, np.arange(size)][:, None]
-    potentials = np.zeros(size)
-    for _ in range(size):
-        relaxed = np.minimum(potentials, (potentials[:, None] + weights).min(axis=0))
-        if np.array_equal(relaxed, potentials):
-            break
-        potentials = relaxed
-    tight = weights + potentials[:, None] - potentials[None] == 0
-    np.fill_diagonal(tight, False)
-    reach = tight.copy()
-    while True:
-        wider = reach | (reach.astype(np.int32) @ reach.astype(np.int32) > 0)
-        if np.array_equal(wider, reach):
-            break
-        reach = wider
-    join_by_col = joinable[row_of]  # row a: the row matched to column a
-    on_cycle = (tight & reach.T).any(axis=1)
-    leaves = np.diagonal(join_by_col) & on_cycle
-    enters = join_by_col & tight & reach.T
-    return not (leaves.any() or enters.any())
