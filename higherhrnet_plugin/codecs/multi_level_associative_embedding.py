@@ -14,6 +14,7 @@ from torch import Tensor
 from .utils.heatmap_targets import (gaussian_kernel, keypoint_cells, multi_person_heatmaps,
                                     tag_indices)
 from .utils.grouping_common import resolve_keypoint_order
+from .utils.grouping_device import parse_fast_tensors
 from .utils.grouping_fast import REFINE_SEARCHES, parse_fast
 from .utils.grouping_reference import parse_reference
 
@@ -271,11 +272,17 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
 
         Returns:
             List[tuple]: One ``(keypoints, keypoint_scores, instance_scores)`` per image,
-            as :meth:`decode`.
+            as :meth:`decode`. With ``decode_mode='fast'`` and maps on an accelerator, NMS
+            and top-k run there and only the peak table is copied to the host
+            (:func:`.utils.grouping_device.parse_fast_tensors`, same results).
         """
         if batch_heatmaps.shape[0] != batch_tags.shape[0]:
             raise ValueError(f'batch sizes differ: heatmaps {tuple(batch_heatmaps.shape)}, '
                              f'tags {tuple(batch_tags.shape)}')
+        if self.decode_mode == 'fast' and _on_device(batch_heatmaps):
+            # NMS and top-k where the maps are; only the peak table crosses to the host.
+            return parse_fast_tensors(batch_heatmaps, batch_tags,
+                                      **self.parser_options(batch_heatmaps.shape[1]))
         return [self.decode(heatmaps, tags) for heatmaps, tags in zip(batch_heatmaps, batch_tags)]
 
     def _valid_cells(self, keypoints: np.ndarray, visible: np.ndarray,
@@ -304,6 +311,11 @@ class MultiLevelAssociativeEmbedding(BaseKeypointCodec):
             Tuple[int, ...]: ``decode_keypoint_order``, or the official order for K.
         """
         return resolve_keypoint_order(self.decode_keypoint_order, num_keypoints)
+
+
+def _on_device(maps: ArrayOrTensor) -> bool:
+    """Whether ``maps`` is a tensor on an accelerator (the CPU path reads numpy arrays)."""
+    return isinstance(maps, Tensor) and maps.device.type != 'cpu'
 
 
 def _flipped_axes(flip_direction: Optional[str]) -> List[int]:

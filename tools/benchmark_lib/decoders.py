@@ -15,8 +15,8 @@ from higherhrnet_plugin.codecs.utils.grouping_common import (empty_result, offic
 from higherhrnet_plugin.codecs.utils.grouping_fast import group_candidates, keypoint_positions
 from higherhrnet_plugin.codecs.utils.grouping_reference import (adjust_people, match_by_tag,
                                                                 refine_person)
-from higherhrnet_plugin.codecs.utils.grouping_refine import (fill_missing, fill_missing_from_peaks,
-                                                             refine_peaks)
+from higherhrnet_plugin.codecs.utils.grouping_refine import (MapPeaks, fill_missing,
+                                                             fill_missing_from_peaks)
 
 from .timing import StageTimer, median_seconds
 
@@ -107,16 +107,16 @@ def _fast_stages(codec, heatmaps: Tensor, tags: Tensor, timer: StageTimer) -> Pa
     if len(flat) == 0:
         return empty_result(num_keypoints)
     with timer('adjust'):
-        keypoints = keypoint_positions(heatmaps, flat, values, codec.decode_adjust)
+        source = MapPeaks(heatmaps, tags, candidates, codec.decode_nms_kernel, codec.decode_topk,
+                          codec.decode_keypoint_thr)
+        keypoints = keypoint_positions(source, flat, values, codec.decode_adjust)
         instance_scores = values.mean(axis=1)
     with timer('refine'):
         if codec.decode_refine_search == 'full':
             fill_missing(keypoints, values, flat, person_tags, heatmaps, tags)
         else:
-            peaks = refine_peaks(heatmaps, tags, candidates, (values == 0).any(axis=0),
-                                 codec.decode_nms_kernel, codec.decode_topk,
-                                 codec.decode_keypoint_thr)
-            fill_missing_from_peaks(keypoints, values, person_tags, heatmaps, peaks)
+            peaks = source.peaks((values == 0).any(axis=0))
+            fill_missing_from_peaks(keypoints, values, person_tags, source, peaks)
     return keypoints, values, instance_scores
 
 

@@ -118,9 +118,14 @@ def require_finite(values: np.ndarray, maps: np.ndarray, name: str) -> None:
         name (str): Its name in the message, e.g. ``'heatmaps'``.
     """
     if not np.isfinite(values).all():
-        count = maps.size - np.count_nonzero(np.isfinite(maps))
-        raise ValueError(f'{name} hold {count} non-finite value(s) (NaN or Inf) of '
-                         f'{maps.size}; grouping needs finite maps')
+        raise non_finite_error(maps.size - np.count_nonzero(np.isfinite(maps)), maps.size, name)
+
+
+def non_finite_error(count: int, size: int, name: str) -> ValueError:
+    """The error of :func:`require_finite` for a map ``name`` of ``size`` values, ``count`` of
+    them NaN or Inf (also raised where the count was taken on a device)."""
+    return ValueError(f'{name} hold {count} non-finite value(s) (NaN or Inf) of {size}; '
+                      f'grouping needs finite maps')
 
 
 def official_candidates(heatmaps: np.ndarray, tags: np.ndarray, nms_kernel: int,

@@ -75,9 +75,12 @@ from .grouping_candidates import Candidates, find_candidates
 from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_costs,
                               prepare_maps, resolve_keypoint_order)
 from .grouping_munkres import munkres_pairs
-from .grouping_refine import fill_missing, fill_missing_from_peaks, quarter_pixel, refine_peaks
+from .grouping_refine import MapPeaks, PeakSource, fill_missing, fill_missing_from_peaks
 
-__all__ = ['REFINE_SEARCHES', 'parse_fast', 'group_candidates', 'keypoint_positions', 'assign']
+__all__ = [
+    'REFINE_SEARCHES', 'parse_fast', 'check_fast_options', 'parse_from_candidates',
+    'group_candidates', 'keypoint_positions', 'assign'
+]
 
 REFINE_SEARCHES = ('peaks', 'full')
 
@@ -124,24 +127,61 @@ def parse_fast(heatmaps: ArrayOrTensor,
         - keypoint_scores (np.ndarray): float32 (N, K), heatmap values, 0 when not found
         - instance_scores (np.ndarray): float32 (N, ), mean keypoint value before refine
     """
+    check_fast_options(detection_threshold, refine_search)
+    heatmaps, tags = prepare_maps(heatmaps, tags)
+    order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
+    candidates = find_candidates(heatmaps, tags, nms_kernel, topk, detection_threshold)
+    source = MapPeaks(heatmaps, tags, candidates, nms_kernel, topk, detection_threshold)
+    return parse_from_candidates(candidates,
+                                 source,
+                                 order,
+                                 tag_threshold=tag_threshold,
+                                 max_num_people=max_num_people,
+                                 adjust=adjust,
+                                 refine=refine,
+                                 refine_search=refine_search)
+
+
+def check_fast_options(detection_threshold: float, refine_search: str) -> None:
+    """Refuse the options :func:`parse_fast` does not support (``ValueError``)."""
     if detection_threshold < 0:
         raise ValueError(f'parse_fast needs detection_threshold >= 0, got {detection_threshold}')
     if refine_search not in REFINE_SEARCHES:
         raise ValueError(f'refine_search must be one of {REFINE_SEARCHES}, got {refine_search!r}')
-    heatmaps, tags = prepare_maps(heatmaps, tags)
-    order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
-    candidates = find_candidates(heatmaps, tags, nms_kernel, topk, detection_threshold)
+
+
+def parse_from_candidates(candidates: List[Candidates], source: PeakSource, order: Sequence[int],
+                          *, tag_threshold: float, max_num_people: int, adjust: bool,
+                          refine: bool, refine_search: str) -> ParseResult:
+    """Grouping, adjust, instance scores and refine of :func:`parse_fast` on found candidates.
+
+    The maps are read through ``source`` only: the numpy maps (:class:`.MapPeaks`) or the
+    peak table a device computed (:class:`.grouping_device.TensorPeaks`), which give the same
+    answers, so both paths share every step from here on.
+
+    Args:
+        candidates (List[Candidates]): The K candidate sets (:func:`find_candidates`).
+        source (PeakSource): Sub-pixel positions, refine peaks and, for ``'full'``, the maps.
+        order (Sequence[int]): Grouping order of the keypoints.
+        tag_threshold (float): Largest tag distance (exclusive) to join a person.
+        max_num_people (int): Only the first persons created are matched against.
+        adjust (bool): Quarter-pixel shift and +0.5 of the grouped keypoints.
+        refine (bool): Fill missing keypoints.
+        refine_search (str): ``'peaks'`` or ``'full'``.
+
+    Returns:
+        tuple: As :func:`parse_fast`.
+    """
     flat, values, person_tags = group_candidates(candidates, order, tag_threshold, max_num_people)
     if len(flat) == 0:
-        return empty_result(heatmaps.shape[0])
-    keypoints = keypoint_positions(heatmaps, flat, values, adjust)
+        return empty_result(len(candidates))
+    keypoints = keypoint_positions(source, flat, values, adjust)
     instance_scores = values.mean(axis=1)
     if refine and refine_search == 'full':
-        fill_missing(keypoints, values, flat, person_tags, heatmaps, tags)
+        fill_missing(keypoints, values, flat, person_tags, *source.maps())
     elif refine:
-        peaks = refine_peaks(heatmaps, tags, candidates, (values == 0).any(axis=0), nms_kernel,
-                             topk, detection_threshold)
-        fill_missing_from_peaks(keypoints, values, person_tags, heatmaps, peaks)
+        peaks = source.peaks((values == 0).any(axis=0))
+        fill_missing_from_peaks(keypoints, values, person_tags, source, peaks)
     return keypoints, values, instance_scores
 
 
@@ -168,12 +208,12 @@ def group_candidates(candidates: List[Candidates], order: Sequence[int], tag_thr
     return groups.result()
 
 
-def keypoint_positions(heatmaps: np.ndarray, flat: np.ndarray, values: np.ndarray,
+def keypoint_positions(source: PeakSource, flat: np.ndarray, values: np.ndarray,
                        adjust: bool) -> np.ndarray:
     """(x, y) of the grouped keypoints, adjusted as officially (+0.5, +-0.25) if asked.
 
     Args:
-        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        source (PeakSource): The maps' width and sub-pixel positions.
         flat (np.ndarray): int64 (N, K) pixel indices y * W + x.
         values (np.ndarray): float32 (N, K) values; only keypoints with value > 0 move.
         adjust (bool): Apply the official adjust.
@@ -181,11 +221,11 @@ def keypoint_positions(heatmaps: np.ndarray, flat: np.ndarray, values: np.ndarra
     Returns:
         np.ndarray: float32 (N, K, 2).
     """
-    width = heatmaps.shape[2]
+    width = source.width
     keypoints = np.stack([flat % width, flat // width], axis=-1).astype(np.float32)
     found = values > 0
     if adjust:
-        keypoints[found] = quarter_pixel(heatmaps, np.nonzero(found)[1], flat[found])
+        keypoints[found] = source.subpixel(np.nonzero(found)[1], flat[found])
     return keypoints
 
 

@@ -9,7 +9,7 @@ Note:
     - tag dimension: L
     - person number: N
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List, Protocol, Tuple
 
 import numpy as np
 
@@ -36,6 +36,50 @@ def quarter_pixel(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray) -> np.n
     down = heatmaps[k, np.minimum(y + 1, height - 1), x] > heatmaps[k, np.maximum(y - 1, 0), x]
     shift = np.where(np.stack([right, down], axis=-1), 0.75, 0.25)
     return (np.stack([x, y], axis=-1) + shift).astype(np.float32)
+
+
+class PeakSource(Protocol):
+    """What the fast parser reads from the maps after finding the candidates.
+
+    - ``width`` (int): W
+    - ``subpixel(k, flat)``: float32 (P, 2) adjusted (x, y) of P pixels (:func:`quarter_pixel`)
+    - ``peaks(needed)``: the ``topk`` highest positive NMS peaks of each needed keypoint,
+      ``Dict[int, Candidates]`` by value (descending), then pixel index
+    - ``maps()``: heatmaps (K, H, W) and tags (K, H, W, L) as numpy arrays (full refine)
+    """
+    width: int
+
+
+class MapPeaks:
+    """:class:`PeakSource` of numpy maps: everything is read from the maps when asked.
+
+    Args:
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        tags (np.ndarray): Tags in shape (K, H, W, L).
+        candidates (List[Candidates]): The K above-threshold candidate sets.
+        nms_kernel (int): NMS window size.
+        topk (int): Peaks per keypoint.
+        threshold (float): The detection threshold (>= 0).
+    """
+
+    def __init__(self, heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candidates],
+                 nms_kernel: int, topk: int, threshold: float) -> None:
+        self.heatmaps, self.tags, self.candidates = heatmaps, tags, candidates
+        self.nms_kernel, self.topk, self.threshold = nms_kernel, topk, threshold
+        self.width = heatmaps.shape[2]
+
+    def subpixel(self, k: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """float32 (P, 2) adjusted positions of keypoint ``k`` (P, ) at pixels ``flat`` (P, )."""
+        return quarter_pixel(self.heatmaps, k, flat)
+
+    def peaks(self, needed: np.ndarray) -> Dict[int, Candidates]:
+        """:func:`refine_peaks` of the ``needed`` (K, ) keypoints."""
+        return refine_peaks(self.heatmaps, self.tags, self.candidates, needed, self.nms_kernel,
+                            self.topk, self.threshold)
+
+    def maps(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The heatmaps and tags."""
+        return self.heatmaps, self.tags
 
 
 def fill_missing(keypoints: np.ndarray, values: np.ndarray, flat: np.ndarray,
@@ -135,14 +179,14 @@ def _pixels_between(heatmaps: np.ndarray, keypoints: List[int], lower: float,
 
 
 def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_tags: np.ndarray,
-                            heatmaps: np.ndarray, peaks: Dict[int, Candidates]) -> None:
+                            source: PeakSource, peaks: Dict[int, Candidates]) -> None:
     """Refine over peaks only (``refine_search='peaks'``), in place, for missing keypoints.
 
     Args:
         keypoints (np.ndarray): (N, K, 2) keypoints; missing ones are overwritten when found.
         values (np.ndarray): (N, K) heatmap values, 0 = missing; overwritten likewise.
         person_tags (np.ndarray): (N, K, L) tags of the grouped keypoints.
-        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        source (PeakSource): Sub-pixel positions of the winning peaks.
         peaks (Dict[int, Candidates]): Positive peaks of every keypoint some person misses.
     """
     mean_tags = _mean_found_tags(person_tags, values)
@@ -157,9 +201,10 @@ def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_ta
             squares += (peak.tags[None, :, channel] - mean_tags[persons, None, channel])**2
         scores = peak.values[None] - np.round(np.sqrt(squares))
         top = scores == scores.max(axis=1, keepdims=True)
-        best = np.where(top, peak.flat[None], np.iinfo(np.int64).max).min(axis=1)
-        keypoints[persons, k] = quarter_pixel(heatmaps, np.full(len(best), k), best)
-        values[persons, k] = heatmaps[k].reshape(-1)[best]
+        # the first maximum in raster order: the smallest pixel index among the top scores
+        best = np.where(top, peak.flat[None], np.iinfo(np.int64).max).argmin(axis=1)
+        keypoints[persons, k] = source.subpixel(np.full(len(best), k), peak.flat[best])
+        values[persons, k] = peak.values[best]
 
 
 def _mean_found_tags(person_tags: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -190,7 +235,9 @@ class _RefineSearch:
     - a pixel with ``round(d) = r`` scores at most ``max(heat) - r``, so only pixels with
       ``d <= floor(max(heat) - b) + 0.5``, hence ``|tag_0 - mean_0|`` as small, can reach it.
 
-    ``b`` is the best score around the person's own keypoints (where its tags are). The
+    ``b`` is the best score around the person's own keypoints (where its tags are), raised
+    by the best score among the map's hottest pixels; when that exceeds the heat of every
+    pixel left out, the winner is among them and the search ends there. The
     remaining pixels (heat above ``b``, first tag channel in range, found by binary search
     in the channel sorted once per keypoint) are scored exactly and the first maximum in
     raster order is kept, as the official ``argmax`` does. All persons are processed at once.
@@ -204,6 +251,11 @@ class _RefineSearch:
 
     window = 4  # radius of the neighbourhoods scored around a person's keypoints
     margin = 1e-3  # covers float32 rounding between |tag_0 - mean_0| and the distance
+    # Hottest-pixel probes (pixels per person) and the most scores one probe may cost: on maps
+    # whose tags are far from every person's (a network early in training), the bounds
+    # above prune nothing, and the winner is nearly always among the hottest pixels.
+    probe_sizes = (1024, 16384, 131072)
+    probe_budget = 1 << 22  # scores computed at once (memory)
 
     def __init__(self, heatmap: np.ndarray, tag_map: np.ndarray, name: str) -> None:
         self.shape = heatmap.shape
@@ -223,11 +275,55 @@ class _RefineSearch:
             np.ndarray: int64 (P, ) flat pixel indices.
         """
         bound = self._neighbourhood_bound(mean_tags, anchors)
+        best = np.zeros(len(mean_tags), np.int64)
+        pending = self._probe_hottest(mean_tags, bound, best)
+        if len(pending) < len(mean_tags):
+            mean_tags, bound = mean_tags[pending], bound[pending]
+        if len(pending):
+            best[pending] = self._search_by_tag(mean_tags, bound)
+        return best
+
+    def _probe_hottest(self, mean_tags: np.ndarray, bound: np.ndarray,
+                       best: np.ndarray) -> np.ndarray:
+        """Score the hottest pixels first; settle the persons whose winner must be among them.
+
+        When the best score b among the n hottest pixels exceeds the (n+1)-th heat value, no
+        other pixel can reach b (a score never exceeds its heat). Raises ``bound`` in place,
+        writes the settled persons' winners into ``best``; returns the unsettled persons.
+        """
+        pending = np.arange(len(mean_tags))
+        for size in self.probe_sizes:
+            if size >= len(self.heat) or len(pending) == 0:
+                break
+            hottest = np.argpartition(-self.heat, size)
+            pixels, cut = hottest[:size], self.heat[hottest[size]]
+            chunk = max(1, self.probe_budget // size)  # persons scored at once
+            settled = np.concatenate([
+                self._settle(pixels, cut, mean_tags, bound, best, pending[start:start + chunk])
+                for start in range(0, len(pending), chunk)
+            ])
+            pending = pending[~settled]
+        return pending
+
+    def _settle(self, pixels: np.ndarray, cut: np.float32, mean_tags: np.ndarray,
+                bound: np.ndarray, best: np.ndarray, persons: np.ndarray) -> np.ndarray:
+        """One probe of ``pixels`` for ``persons``: bool (P, ), settled (see above)."""
+        owners = np.repeat(np.arange(len(persons)), len(pixels))
+        candidates = np.tile(pixels, len(persons))
+        scores = self.scores(candidates, mean_tags[persons][owners])
+        top = np.maximum.reduceat(scores, np.arange(0, len(scores), len(pixels)))
+        bound[persons] = np.maximum(bound[persons], top)
+        settled = top > cut
+        best[persons[settled]] = _first_best(candidates, owners, scores, len(persons))[settled]
+        return settled
+
+    def _search_by_tag(self, mean_tags: np.ndarray, bound: np.ndarray) -> np.ndarray:
+        """Flat index (P, ) of each person's first best pixel among those the bounds leave."""
         pixels = np.flatnonzero(self.heat >= bound.min())
-        half_width = np.floor(self.heat[pixels].max() - bound) + 0.5 + self.margin
         order = np.argsort(self.tags[pixels, 0])
         sorted_tags = self.tags[pixels[order], 0]
         require_finite(sorted_tags, self.tags, self.name)  # NaN would sort last, unseen
+        half_width = np.floor(self.heat[pixels].max() - bound) + 0.5 + self.margin
         starts = np.searchsorted(sorted_tags, mean_tags[:, 0] - half_width, side='left')
         stops = np.searchsorted(sorted_tags, mean_tags[:, 0] + half_width, side='right')
         lengths = stops - starts
