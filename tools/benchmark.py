@@ -5,7 +5,8 @@ Usage::
     python tools/benchmark.py [--config CFG] [--checkpoint CKPT] [--images DIR [DIR ...]]
         [--persons 1 5 10 20 30] [--repeats 5] [--network-repeats 3] [--threads N]
         [--input-size I] [--out results.json] [--quick]
-        [--sections images synthetic ap throughput onnx]
+        [--sections images synthetic ap throughput onnx many_groups inference device]
+        [--device cuda] [--many-groups-decoders fast 'fast full' reference]
 
 Prints markdown tables and, with ``--out``, writes every number as JSON:
 
@@ -48,6 +49,16 @@ Prints markdown tables and, with ``--out``, writes every number as JSON:
    test, per stage (pre-process, network + aggregation, decode, back-projection) and end to
    end (``inference_bottomup`` vs ``OnnxPoseEstimator``), on the ``--images``; images/s from
    the mean end-to-end time (:mod:`benchmark_lib.deploy_runtime`).
+6. **Many groups** (``--sections many_groups``): COCO 785 through W32-512 with PyTorch's
+   default init and BN statistics of the image itself, 504 groups: pre-process, aggregation,
+   decode (``--many-groups-decoders``), back-projection, timed apart from the network
+   (:mod:`benchmark_lib.many_groups`).
+7. **Inference** (``--sections inference``): ``inference_bottomup`` on the COCO images,
+   W32-512, flip, default init, end to end and stage by stage (pipeline build, load, resize,
+   pack, collate, data preprocessor, network, aggregation, decode, back-projection, boxes;
+   :mod:`benchmark_lib.inference_stages`).
+8. **Device** (``--device cuda``): network, aggregation and decode per image and images/s at
+   batch 1 and 4 on the device (:mod:`benchmark_lib.device_timing`).
 
 Times are medians over ``--repeats`` runs after one untimed run; the network runs
 ``--network-repeats`` times without a warm-up run (the median drops the first, slower one).
@@ -78,6 +89,11 @@ from benchmark_lib.ap import (  # noqa: E402, F401  (re-exported: tests use benc
     DATASETS, coco_ap, dataset_num_keypoints, round_trip_ap, round_trip_predictions)
 from benchmark_lib.decoders import (  # noqa: E402, F401
     DECODE_STAGES, build_decoders, mmpose_tags)
+from benchmark_lib.device_timing import DEVICE_HEADERS, device_table, time_device  # noqa: E402
+from benchmark_lib.inference_stages import (  # noqa: E402
+    INFERENCE_HEADERS, default_init_model, inference_table, time_inference)
+from benchmark_lib.many_groups import (  # noqa: E402
+    MANY_GROUPS_HEADERS, many_groups_decoders, many_groups_table, time_many_groups)
 from benchmark_lib.deploy_runtime import summary_rows as deploy_summary  # noqa: E402
 from benchmark_lib.deploy_runtime import time_deploy  # noqa: E402
 from benchmark_lib.maps import (  # noqa: E402, F401
@@ -93,8 +109,11 @@ from benchmark_lib.timing import StageTimer  # noqa: E402, F401
 DEFAULT_CONFIG = REPO_ROOT / 'configs' / 'higherhrnet_w32_coco_512.py'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 DECODERS = ('fast', 'reference', 'mmpose')
-SECTIONS = ('images', 'synthetic', 'ap', 'throughput', 'onnx')
+SECTIONS = ('images', 'synthetic', 'ap', 'throughput', 'onnx', 'many_groups', 'inference',
+            'device')
 DEFAULT_SECTIONS = SECTIONS[:4]  # 'onnx' exports the model twice: asked for by name
+# Minutes each on CPU: run only when named in --sections ('device' also with --device).
+EXTRA_SECTIONS = ('many_groups', 'inference', 'device')
 # The (H, W) of the image whose canvas the synthetic maps use: COCO's most common size.
 SYNTHETIC_IMAGE_HW = (480, 640)
 
@@ -225,6 +244,27 @@ def targets(results: dict) -> Dict[str, dict]:
         batch_1 = {r['set']: r['images_per_second'] for r in rows if r['batch_size'] == 1}
         gain = min(r['images_per_second'] / batch_1[r['set']] for r in rows if r['batch_size'] > 1)
         goals['batched images/s >= 1.5x batch 1 (x)'] = dict(met=gain >= 1.5, worst=gain)
+    goals.update(decoder_targets(results))
+    return goals
+
+
+def decoder_targets(results: dict) -> Dict[str, dict]:
+    """Goals of the decoder (fast at 30 persons, fast vs reference, many groups, inference)."""
+    goals = {}
+    if 'ratios' in results:
+        most = max(r['num_persons'] for r in results['ratios'])
+        worst = max(r['fast_ms'] for r in results['ratios'] if r['num_persons'] == most)
+        goals[f'fast <= 5 ms at {most} persons (ms)'] = dict(met=worst <= 5, worst=worst)
+        slowest = min(r['reference_over_fast'] for r in results['ratios'])
+        goals['fast never slower than reference (x)'] = dict(met=slowest >= 1, worst=slowest)
+    if 'many_groups' in results:
+        worst = max(r['post_ms'] for r in results['many_groups'] if r['decoder'] != 'reference')
+        goals['many groups: post-processing <= 1000 ms (fast, ms)'] = dict(met=worst <= 1000,
+                                                                           worst=worst)
+    if 'inference' in results:
+        worst = max(r['outside_percent'] for r in results['inference'])
+        goals['inference_bottomup outside the network <= 5% (%)'] = dict(met=worst <= 5,
+                                                                         worst=worst)
     return goals
 
 
@@ -256,6 +296,7 @@ def report(results: dict) -> str:
     if 'deploy' in results:
         parts += ['## Eager torch vs onnxruntime (mean ms per image)',
                   deploy_table(results['deploy_summary'])]
+    parts += extra_report(results)
     parts += [
         '## Targets',
         '\n'.join(f"- {name}: {'met' if t['met'] else 'NOT met'} (worst case {t['worst']:.3g})"
@@ -287,8 +328,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         nargs='+',
                         choices=SECTIONS,
                         default=list(DEFAULT_SECTIONS),
-                        help='sections to run (default: all but onnx)')
+                        help='sections to run (default: the first four)')
+    parser.add_argument('--device',
+                        default='cpu',
+                        help='cuda[:i]: adds the device section (network, aggregation, decode '
+                        'on the device, batch 1 and 4)')
+    parser.add_argument('--many-groups-decoders',
+                        nargs='+',
+                        choices=('fast', 'fast full', 'reference'),
+                        default=['fast', 'fast full'],
+                        help="decoders of the many_groups section ('reference': minutes)")
     args = parser.parse_args(argv)
+    if args.device != 'cpu' and 'device' not in args.sections:
+        args.sections.append('device')
     quick = dict(persons=[1, 5], repeats=1, network_repeats=1, input_size=256)
     full = dict(persons=[1, 5, 10, 20, 30], repeats=5, network_repeats=3)
     for key, value in (quick if args.quick else full).items():
@@ -356,6 +408,7 @@ def run(args: argparse.Namespace) -> dict:
     if 'throughput' in sections:
         results['throughput'] = time_throughput(cfg, model, (1, 2) if args.quick else (1, 4),
                                                 2 if args.quick else 8, args.quick)
+    run_extra_sections(args, cfg, pipeline, results)
     if 'onnx' in sections:
         results['deploy'] = time_deploy(cfg, model, image_paths(args.images, args.quick),
                                         (True, False), torch.get_num_threads(), args.repeats)
@@ -363,6 +416,46 @@ def run(args: argparse.Namespace) -> dict:
     results['targets'] = targets(results)
     results['environment']['load_after'] = round(os.getloadavg()[0], 2)
     return results
+
+
+def run_extra_sections(args: argparse.Namespace, cfg: Config, pipeline: Compose,
+                       results: dict) -> None:
+    """The sections of ``EXTRA_SECTIONS`` named in ``args.sections``, into ``results``."""
+    sections = set(args.sections)
+    if 'many_groups' in sections:
+        decoders = many_groups_decoders(cfg.model.head.decoder, args.many_groups_decoders)
+        results['many_groups'] = time_many_groups(cfg, decoders, args.repeats)
+    if 'inference' in sections:
+        coco = sorted((SHARED_DATA / 'coco').glob('*.jpg'))
+        results['inference'] = time_inference(default_init_model(cfg), coco[:1] if args.quick
+                                              else coco, args.repeats)
+    if 'device' in sections:
+        image = sorted((SHARED_DATA / 'coco').glob('*.jpg'))[0]
+        results['device'] = time_device(default_init_model(cfg), pipeline, image, args.device,
+                                        (1, 2) if args.quick else (1, 4), args.repeats)
+
+
+def extra_report(results: dict) -> List[str]:
+    """Report parts of the sections of ``EXTRA_SECTIONS`` in ``results``."""
+    parts = []
+    if 'many_groups' in results:
+        image = results['many_groups'][0]
+        parts += [
+            f"## Many groups: {image['image']}, canvas {'x'.join(map(str, image['canvas']))}, "
+            'W32-512 default init + BN statistics of the image (ms)',
+            markdown_table(MANY_GROUPS_HEADERS, many_groups_table(results['many_groups']))
+        ]
+    if 'inference' in results:
+        parts += [
+            '## inference_bottomup, W32-512 default init, flip (ms)',
+            markdown_table(INFERENCE_HEADERS, inference_table(results['inference']))
+        ]
+    if 'device' in results:
+        parts += [
+            '## On the device (per image)',
+            markdown_table(DEVICE_HEADERS, device_table(results['device']))
+        ]
+    return parts
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

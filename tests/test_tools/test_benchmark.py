@@ -172,8 +172,12 @@ def test_targets():
         dict(decoder='fast', post_percent=4.0),
         dict(decoder='mmpose', post_percent=40)
     ],
-                   ratios=[dict(mmpose_over_fast=12.0),
-                           dict(mmpose_over_fast=9.0)],
+                   ratios=[
+                       dict(num_persons=1, fast_ms=1.0, reference_over_fast=30.0,
+                            mmpose_over_fast=12.0),
+                       dict(num_persons=30, fast_ms=6.0, reference_over_fast=20.0,
+                            mmpose_over_fast=9.0)
+                   ],
                    round_trip_ap=[dict(ap=dict(fast=0.9, reference=0.95, mmpose=0.5))],
                    throughput=[
                        dict(set='a', batch_size=1, images_per_second=1.0),
@@ -182,7 +186,14 @@ def test_targets():
     assert [(t['met'], t['worst'])
             for t in benchmark.targets(results).values()] == [(True, 4.0), (False, 9.0),
                                                               (True, pytest.approx(0.05)),
-                                                              (True, 1.6)]
+                                                              (True, 1.6), (False, 6.0),
+                                                              (True, 20.0)]
+    results = dict(many_groups=[dict(decoder='fast', post_ms=400.0),
+                                dict(decoder='fast full', post_ms=1200.0),
+                                dict(decoder='reference', post_ms=9e5)],
+                   inference=[dict(outside_percent=4.0), dict(outside_percent=6.0)])
+    assert [(t['met'], t['worst'])
+            for t in benchmark.targets(results).values()] == [(False, 1200.0), (False, 6.0)]
 
 
 def test_quick_run(tmp_path, capsys):
@@ -205,7 +216,7 @@ def test_quick_run(tmp_path, capsys):
         dict(dataset='coco', maps='perfect', ap=dict(fast=1.0, reference=1.0, mmpose=1.0))
     ]
     assert [(r['batch_size'], r['images']) for r in results['throughput']] == [(1, 2), (2, 2)]
-    assert len(results['targets']) == 4
+    assert len(results['targets']) == 6
     printed = capsys.readouterr().out
     assert '| persons | maps | decoder | found |' in printed and '## Targets' in printed
 
@@ -217,3 +228,28 @@ def test_sections(tmp_path, capsys):
     assert set(results) == {'environment', 'round_trip_ap', 'targets'}
     assert list(results['targets']) == ['|AP fast - AP reference| <= 0.1']
     assert '## Real images' not in capsys.readouterr().out
+
+
+def test_device_argument_adds_the_device_section():
+    args = benchmark.parse_args(['--device', 'cuda', '--sections', 'synthetic'])
+    assert args.device == 'cuda' and args.sections == ['synthetic', 'device']
+    assert benchmark.parse_args([]).sections == list(benchmark.DEFAULT_SECTIONS)
+    assert 'device' not in benchmark.parse_args([]).sections
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='--device cuda: torch sees no CUDA device'):
+            benchmark.time_device(None, None, None, 'cuda', (1, ), 1)
+
+
+def test_device_section_runs_on_any_device(cfg):
+    """The device section's code on CPU (a GPU run takes the same lines, plus synchronize)."""
+    toy = Config.fromfile(str(REPO / 'configs' / 'toy' / 'higherhrnet_toy_synthetic.py'))
+    model = benchmark.default_init_model(toy)
+    image = sorted((SHARED_DATA / 'coco').glob('*.jpg'))[0]
+    rows = benchmark.time_device(model, Compose(toy.test_dataloader.dataset.pipeline), image,
+                                 'cpu', (1, 2), 0)
+    assert [r['batch_size'] for r in rows] == [1, 2]
+    for row in rows:
+        assert set(row['stages_ms']) == {'network', 'aggregation', 'decode'}
+        assert row['images_per_second'] > 0
+    table = benchmark.markdown_table(benchmark.DEVICE_HEADERS, benchmark.device_table(rows))
+    assert '| cpu | 2 |' in table

@@ -8,6 +8,10 @@ import numpy as np
 
 from .grouping_common import require_finite
 
+# Above one pixel in this many, NMS compares whole maps at once (:func:`window_max`): cheaper
+# than gathering every pixel's neighbours (a network early in training, many groups).
+_DENSE_FRACTION = 8
+
 
 class Candidates(NamedTuple):
     """Above-threshold NMS peaks of one keypoint, ordered by value (descending).
@@ -76,7 +80,9 @@ def nms_filter(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray,
     """The pixels that are >= every pixel of their ``nms_kernel`` window inside the map.
 
     Neighbours are compared one offset at a time on the shrinking set of survivors;
-    offsets outside the map are clamped onto the map, which stays inside the window.
+    offsets outside the map are clamped onto the map, which stays inside the window. When the
+    pixels are a large part of the maps, the window maxima of the whole maps are computed
+    instead (the same comparison: a maximum is exact).
 
     Args:
         heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
@@ -91,6 +97,12 @@ def nms_filter(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray,
     heat = heatmaps.reshape(-1)
     index = k * (height * width) + flat  # into heat
     values = heat[index]
+    if len(index) * _DENSE_FRACTION > heat.size:  # most pixels: one pass over whole maps
+        keypoints = np.unique(k)
+        window = window_max(heatmaps[keypoints], nms_kernel // 2)
+        slot = np.searchsorted(keypoints, k) * (height * width) + flat
+        peak = values >= window.reshape(-1)[slot]
+        return k[peak], flat[peak], values[peak]
     y, x = np.divmod(flat, width)
     radius = nms_kernel // 2
     # Interior pixels need no clamping: their neighbours are at fixed offsets of ``index``.
@@ -110,6 +122,30 @@ def nms_filter(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray,
     inner_k, inner_flat = np.divmod(inner_index, height * width)
     return (np.concatenate((inner_k, k)), np.concatenate((inner_flat, y * width + x)),
             np.concatenate((inner_values, border_values)))
+
+
+def window_max(maps: np.ndarray, radius: int) -> np.ndarray:
+    """(K, H, W) maximum of each pixel's (2r+1)^2 window inside the map (separable, exact).
+
+    Args:
+        maps (np.ndarray): (K, H, W) maps.
+        radius (int): Window radius r.
+
+    Returns:
+        np.ndarray: (K, H, W) window maxima, same dtype.
+    """
+    result = maps
+    for axis in (2, 1):  # rows, then columns of the row maxima
+        source, result = result, result.copy()
+        size = source.shape[axis]
+        for d in range(1, min(radius, size - 1) + 1):
+            head = [slice(None)] * 3
+            tail = [slice(None)] * 3
+            head[axis], tail[axis] = slice(d, None), slice(None, size - d)
+            head, tail = tuple(head), tuple(tail)
+            np.maximum(result[head], source[tail], out=result[head])
+            np.maximum(result[tail], source[head], out=result[tail])
+    return result
 
 
 def rank_peaks(tags: np.ndarray, keypoints: Sequence[int], k: np.ndarray, flat: np.ndarray,
