@@ -13,7 +13,7 @@ import pytest
 from scipy.ndimage import maximum_filter
 
 from higherhrnet_plugin.deploy import OnnxPoseEstimator, read_image
-from higherhrnet_plugin.deploy.export import nms_peaks_numpy
+from higherhrnet_plugin.deploy.export import export_onnx, nms_peaks_numpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _onnx_models import (COCO_IMAGE, OCHUMAN_IMAGE, TOY_CONFIG, eager_maps,  # noqa: E402
@@ -114,3 +114,14 @@ def test_metadata_carries_the_config(toy_onnx, toy_eager):
         nms_kernel=5, topk=30, detection_threshold=0.1, tag_threshold=1.0, max_num_people=30,
         adjust=True, refine=True, refine_search='peaks',
         keypoint_order=list(codec.grouping_order(17)))
+
+
+def test_toy_without_flip(toy_checkpoint, tmp_path):
+    out = tmp_path / 'toy_noflip.onnx'
+    export_onnx(TOY_CONFIG, toy_checkpoint, out, COCO_IMAGE, flip=False, exporter='torchscript')
+    estimator = OnnxPoseEstimator(out, threads=1)
+    model = eager_model(TOY_CONFIG, toy_checkpoint)
+    model.test_cfg['flip_test'] = False
+    for path in (COCO_IMAGE, OCHUMAN_IMAGE):
+        _check_maps(estimator, model, path)
+        _check_persons(estimator, model, path)
