@@ -66,7 +66,7 @@ class InferenceGraph(nn.Module):
         feats = self.model.extract_feat(inputs)
         if flip_test:
             feats = [feats, self.model.extract_feat(inputs.flip(-1))]
-        pair = self.model.head._forward_views(feats, flip_test)
+        pair = self.model.head.forward_views(feats, flip_test)
         canvas = (inputs.shape[-1], inputs.shape[-2])
         heatmaps, tags = aggregate_scales([pair], [1.0], canvas, self.model.head.layout,
                                           self.flip_indices, self.aggregation)

@@ -261,7 +261,7 @@ class AEHigherResolutionHead(BaseHead):
             scales, scale_feats = [1.0, *metainfo['aug_scales']], feats
         else:
             scales, scale_feats = [1.0], [feats]
-        pairs = [self._forward_views(_feats, flip_test) for _feats in scale_feats]
+        pairs = [self.forward_views(_feats, flip_test) for _feats in scale_feats]
         flip_indices = metainfo['flip_indices'] if flip_test else None
 
         output_heatmaps = test_cfg.get('output_heatmaps', False)
@@ -282,7 +282,7 @@ class AEHigherResolutionHead(BaseHead):
                               tags=tags[0].detach().permute(3, 0, 1, 2).flatten(0, 1)))
         return (preds, fields) if output_heatmaps else preds
 
-    def _forward_views(self, feats: Features, flip_test: bool) -> FlipPair:
+    def forward_views(self, feats: Features, flip_test: bool) -> FlipPair:
         """Level outputs of the original view and, with flip test, of the flipped one."""
         if flip_test:
             return FlipPair(self.forward(feats[0]), self.forward(feats[1]))

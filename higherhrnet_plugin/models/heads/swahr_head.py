@@ -110,8 +110,8 @@ class SWAHRHead(AEHigherResolutionHead):
         """The level outputs without their K scale channels: the base head's layout."""
         return [output[:, self.num_keypoints:] for output in outputs]
 
-    def _forward_views(self, feats: Features, flip_test: bool) -> FlipPair:
+    def forward_views(self, feats: Features, flip_test: bool) -> FlipPair:
         # The one place predict() reads the network: dropping the scale maps here leaves
         # aggregation, flip, multi-scale and decoding exactly the base head's.
-        pair = super()._forward_views(feats, flip_test)
+        pair = super().forward_views(feats, flip_test)
         return FlipPair(*(None if levels is None else self.drop_scale(levels) for levels in pair))
