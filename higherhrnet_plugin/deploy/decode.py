@@ -21,10 +21,10 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..codecs.utils.grouping_common import (ParseResult, empty_result, prepare_maps,
+from ..codecs.utils.grouping_common import (ParseResult, prepare_maps,
                                             require_finite, resolve_keypoint_order)
 from ..codecs.utils.grouping_fast import parse_fast
-from ..codecs.utils.grouping_reference import adjust_people, match_by_tag, refine_person
+from ..codecs.utils.grouping_reference import parse_candidates
 from .deploy_settings import DeploySettings
 
 
@@ -103,14 +103,7 @@ def parse_reference_from_peaks(heatmaps: np.ndarray,
     require_finite(heatmaps, heatmaps, 'heatmaps')
     require_finite(tags, tags, 'tags')
     order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
-    candidates = topk_candidates(peaks, tags, topk)
-    people = match_by_tag(*candidates, order, detection_threshold, tag_threshold, max_num_people)
-    if len(people) == 0:
-        return empty_result(heatmaps.shape[0])
-    if adjust:
-        adjust_people(people, heatmaps)
-    instance_scores = np.array([person[:, 2].mean() for person in people], dtype=np.float32)
-    if refine:
-        for person in people:
-            refine_person(person, heatmaps, tags)
-    return people[:, :, :2].copy(), people[:, :, 2].copy(), instance_scores
+    return parse_candidates(heatmaps, tags, topk_candidates(peaks, tags, topk), order,
+                            detection_threshold=detection_threshold,
+                            tag_threshold=tag_threshold, max_num_people=max_num_people,
+                            adjust=adjust, refine=refine)
