@@ -111,7 +111,10 @@ class SWAHRHead(AEHigherResolutionHead):
         return [output[:, self.num_keypoints:] for output in outputs]
 
     def forward_views(self, feats: Features, flip_test: bool) -> FlipPair:
-        # The one place predict() reads the network: dropping the scale maps here leaves
-        # aggregation, flip, multi-scale and decoding exactly the base head's.
+        """As :meth:`AEHigherResolutionHead.forward_views`, without the scale maps.
+
+        Every test-time reader of the network (:meth:`predict`, the ONNX export) comes through
+        here, so aggregation, flip, multi-scale, decoding and export see the base head's layout.
+        """
         pair = super().forward_views(feats, flip_test)
         return FlipPair(*(None if levels is None else self.drop_scale(levels) for levels in pair))
