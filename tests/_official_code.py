@@ -1,6 +1,6 @@
 """The official HigherHRNet code (HRNet/HigherHRNet-Human-Pose-Estimation, MIT licence), read at
 run time for parity tests: from a checkout or a bare mirror named by ``HIGHERHRNET_OFFICIAL``
-(``tools/`` fetch: ``/work/.mirror/HRNet+HigherHRNet-Human-Pose-Estimation/repo``). Nothing of it
+(default: ``../.mirror/HRNet+HigherHRNet-Human-Pose-Estimation/repo`` beside the repo). Nothing of it
 is stored in this repository; tests that need it skip when it is absent."""
 import importlib
 import os
@@ -11,8 +11,10 @@ from typing import Dict
 
 import pytest
 
+# Where a fetched mirror lands: ../.mirror/<owner>+<name>/repo beside this repository.
+MIRRORS = Path(__file__).resolve().parents[2] / '.mirror'
 OFFICIAL = Path(os.environ.get('HIGHERHRNET_OFFICIAL',
-                               '/work/.mirror/HRNet+HigherHRNet-Human-Pose-Estimation/repo'))
+                               MIRRORS / 'HRNet+HigherHRNet-Human-Pose-Estimation' / 'repo'))
 
 
 def official_source(path: str) -> str:

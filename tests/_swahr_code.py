@@ -13,7 +13,9 @@ import pytest
 
 from _tools import load_module
 
-SWAHR = Path(os.environ.get('SWAHR_OFFICIAL', '/work/.mirror/greatlog+SWAHR-HumanPose/repo'))
+SWAHR = Path(os.environ.get('SWAHR_OFFICIAL',
+                           Path(__file__).resolve().parents[2] / '.mirror' /
+                           'greatlog+SWAHR-HumanPose' / 'repo'))
 # pose_higher_hrnet.py imports IPython's debugger without using it.
 _UNUSED_IMPORTS = {'IPython': SimpleNamespace(embed=None)}
 

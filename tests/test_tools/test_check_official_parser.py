@@ -13,7 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _tools import load_tool  # noqa: E402
 
-DEFAULT_OFFICIAL = Path('/work/.mirror/HRNet+HigherHRNet-Human-Pose-Estimation/repo')
+DEFAULT_OFFICIAL = (Path(__file__).resolve().parents[3] / '.mirror' /
+                    'HRNet+HigherHRNet-Human-Pose-Estimation' / 'repo')
 
 check_tool = load_tool('check_official_parser')
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
