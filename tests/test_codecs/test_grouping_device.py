@@ -40,7 +40,7 @@ def test_peak_table_equals_the_numpy_candidates_and_refine_peaks(seed, topk, thr
         for part, expected in zip(ours, want):
             np.testing.assert_array_equal(part, expected)
     needed = np.ones(len(heatmaps), bool)
-    want_peaks = refine_peaks(heatmaps, tags, candidates, needed, 5, topk, threshold)
+    want_peaks = refine_peaks(heatmaps, tags, needed, 5, topk)
     ours_peaks = source.peaks(needed)
     assert sorted(ours_peaks) == sorted(want_peaks)
     for k, peaks in want_peaks.items():

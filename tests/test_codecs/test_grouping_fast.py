@@ -153,7 +153,7 @@ def test_refine_peaks_are_the_top_positive_max_pool_peaks(scale):
     topk, threshold = 8, 0.1
     candidates = find_candidates(heatmaps, tags, 5, topk, threshold)
     needed = np.array([True, True, True, False, True, True])
-    peaks = refine_peaks(heatmaps, tags, candidates, needed, 5, topk, threshold)
+    peaks = refine_peaks(heatmaps, tags, needed, 5, topk)
     assert sorted(peaks) == [0, 1, 2, 4, 5]
     heat = torch.from_numpy(heatmaps)[:, None]
     pooled = torch.nn.functional.max_pool2d(heat, 5, 1, 2)[:, 0].numpy()

@@ -9,10 +9,11 @@ from mmpose.registry import KEYPOINT_CODECS
 from mmpose.utils.tensor_utils import to_numpy
 from torch import Tensor
 
-from higherhrnet_plugin.codecs.utils.grouping_candidates import find_candidates
+from higherhrnet_plugin.codecs.utils.grouping_candidates import candidates_above
 from higherhrnet_plugin.codecs.utils.grouping_common import (empty_result, official_candidates,
                                                              prepare_maps)
 from higherhrnet_plugin.codecs.utils.grouping_fast import group_candidates, keypoint_positions
+from higherhrnet_plugin.codecs.utils.grouping_peaks import scan_peaks
 from higherhrnet_plugin.codecs.utils.grouping_reference import (adjust_people, match_by_tag,
                                                                 refine_person)
 from higherhrnet_plugin.codecs.utils.grouping_refine import (MapPeaks, fill_missing,
@@ -97,8 +98,8 @@ def _fast_stages(codec, heatmaps: Tensor, tags: Tensor, timer: StageTimer) -> Pa
     with timer('nms_topk'):
         heatmaps, tags = prepare_maps(heatmaps, tags)
         num_keypoints = heatmaps.shape[0]
-        candidates = find_candidates(heatmaps, tags, codec.decode_nms_kernel, codec.decode_topk,
-                                     codec.decode_keypoint_thr)
+        table = scan_peaks(heatmaps, codec.decode_nms_kernel, codec.decode_topk)
+        candidates = candidates_above(table, tags, codec.decode_keypoint_thr)
     with timer('grouping'):
         flat, values, person_tags = group_candidates(candidates,
                                                      codec.grouping_order(num_keypoints),
@@ -107,8 +108,7 @@ def _fast_stages(codec, heatmaps: Tensor, tags: Tensor, timer: StageTimer) -> Pa
     if len(flat) == 0:
         return empty_result(num_keypoints)
     with timer('adjust'):
-        source = MapPeaks(heatmaps, tags, candidates, codec.decode_nms_kernel, codec.decode_topk,
-                          codec.decode_keypoint_thr)
+        source = MapPeaks(heatmaps, tags, table)
         keypoints = keypoint_positions(source, flat, values, codec.decode_adjust)
         instance_scores = values.mean(axis=1)
     with timer('refine'):

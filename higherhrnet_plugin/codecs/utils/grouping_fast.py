@@ -71,10 +71,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .grouping_candidates import Candidates, find_candidates
+from .grouping_candidates import Candidates, candidates_above
 from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_costs,
                               prepare_maps, resolve_keypoint_order)
 from .grouping_munkres import munkres_pairs
+from .grouping_peaks import scan_peaks
 from .grouping_refine import MapPeaks, PeakSource, fill_missing, fill_missing_from_peaks
 
 __all__ = [
@@ -130,9 +131,9 @@ def parse_fast(heatmaps: ArrayOrTensor,
     check_fast_options(detection_threshold, refine_search)
     heatmaps, tags = prepare_maps(heatmaps, tags)
     order = resolve_keypoint_order(keypoint_order, heatmaps.shape[0])
-    candidates = find_candidates(heatmaps, tags, nms_kernel, topk, detection_threshold)
-    source = MapPeaks(heatmaps, tags, candidates, nms_kernel, topk, detection_threshold)
-    return parse_from_candidates(candidates,
+    table = scan_peaks(heatmaps, nms_kernel, topk)
+    source = MapPeaks(heatmaps, tags, table)
+    return parse_from_candidates(candidates_above(table, tags, detection_threshold),
                                  source,
                                  order,
                                  tag_threshold=tag_threshold,
@@ -151,8 +152,8 @@ def check_fast_options(detection_threshold: float, refine_search: str) -> None:
 
 
 def parse_from_candidates(candidates: List[Candidates], source: PeakSource, order: Sequence[int],
-                          *, tag_threshold: float, max_num_people: int, adjust: bool,
-                          refine: bool, refine_search: str) -> ParseResult:
+                          *, tag_threshold: float, max_num_people: int, adjust: bool, refine: bool,
+                          refine_search: str) -> ParseResult:
     """Grouping, adjust, instance scores and refine of :func:`parse_fast` on found candidates.
 
     The maps are read through ``source`` only: the numpy maps (:class:`.MapPeaks`) or the

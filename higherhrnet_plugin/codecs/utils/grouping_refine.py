@@ -13,8 +13,9 @@ from typing import Dict, List, Protocol, Tuple
 
 import numpy as np
 
-from .grouping_candidates import Candidates, float32_threshold, nms_filter, rank_peaks
+from .grouping_candidates import Candidates, table_entries
 from .grouping_common import require_finite
+from .grouping_peaks import PeakTable, scan_peaks
 
 
 def quarter_pixel(heatmaps: np.ndarray, k: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -51,21 +52,16 @@ class PeakSource(Protocol):
 
 
 class MapPeaks:
-    """:class:`PeakSource` of numpy maps: everything is read from the maps when asked.
+    """:class:`PeakSource` of numpy maps and their peak table.
 
     Args:
         heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
         tags (np.ndarray): Tags in shape (K, H, W, L).
-        candidates (List[Candidates]): The K above-threshold candidate sets.
-        nms_kernel (int): NMS window size.
-        topk (int): Peaks per keypoint.
-        threshold (float): The detection threshold (>= 0).
+        table (PeakTable): Their peak table (:func:`.grouping_peaks.scan_peaks`).
     """
 
-    def __init__(self, heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candidates],
-                 nms_kernel: int, topk: int, threshold: float) -> None:
-        self.heatmaps, self.tags, self.candidates = heatmaps, tags, candidates
-        self.nms_kernel, self.topk, self.threshold = nms_kernel, topk, threshold
+    def __init__(self, heatmaps: np.ndarray, tags: np.ndarray, table: PeakTable) -> None:
+        self.heatmaps, self.tags, self.table = heatmaps, tags, table
         self.width = heatmaps.shape[2]
 
     def subpixel(self, k: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -73,9 +69,8 @@ class MapPeaks:
         return quarter_pixel(self.heatmaps, k, flat)
 
     def peaks(self, needed: np.ndarray) -> Dict[int, Candidates]:
-        """:func:`refine_peaks` of the ``needed`` (K, ) keypoints."""
-        return refine_peaks(self.heatmaps, self.tags, self.candidates, needed, self.nms_kernel,
-                            self.topk, self.threshold)
+        """The table's entries of the ``needed`` (K, ) keypoints (:func:`refine_peaks`)."""
+        return table_peaks(self.table, self.tags, needed)
 
     def maps(self) -> Tuple[np.ndarray, np.ndarray]:
         """The heatmaps and tags."""
@@ -107,75 +102,30 @@ def fill_missing(keypoints: np.ndarray, values: np.ndarray, flat: np.ndarray,
         values[persons, k] = found_values[fill]
 
 
-def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, candidates: List[Candidates],
-                 needed: np.ndarray, nms_kernel: int, topk: int,
-                 threshold: float) -> Dict[int, Candidates]:
-    """The ``topk`` highest positive NMS peaks of each ``needed`` keypoint.
-
-    A keypoint with ``topk`` candidates above ``threshold`` already has them. The others are
-    searched again with lower thresholds (``threshold / 2``, ``/ 4``, ``/ 16``, then 0) until
-    ``topk`` peaks are above the current one; each stage is exact, since every peak it
-    misses is no larger than the peaks it found. Most maps stop at an early stage, sparing
-    the NMS of the whole positive background. Peak-ness does not depend on the stage, so a
-    stage tests only its new pixels, (stage, previous stage], and keeps the peaks found
-    before; the maps are scanned twice at most (the first stage's range, then the rest),
-    map by map without copying them.
+def refine_peaks(heatmaps: np.ndarray, tags: np.ndarray, needed: np.ndarray, nms_kernel: int,
+                 topk: int) -> Dict[int, Candidates]:
+    """The ``topk`` highest positive NMS peaks of each ``needed`` keypoint (``'peaks'`` refine).
 
     Args:
-        heatmaps (np.ndarray): Heatmaps in shape (K, H, W).
+        heatmaps (np.ndarray): Heatmaps in shape (K, H, W), C-contiguous float32.
         tags (np.ndarray): Tags in shape (K, H, W, L).
-        candidates (List[Candidates]): The K above-threshold candidate sets.
         needed (np.ndarray): bool (K, ), keypoints that some person misses.
         nms_kernel (int): NMS window size.
         topk (int): Peaks per keypoint.
-        threshold (float): The detection threshold (>= 0).
 
     Returns:
-        Dict[int, Candidates]: peaks of each needed keypoint, by value (descending).
+        Dict[int, Candidates]: peaks of each needed keypoint, by value (descending), then
+        pixel index.
     """
-    threshold = float(float32_threshold(threshold))  # the candidates' own cut, in float32
-    peaks = {k: candidates[k] for k in np.nonzero(needed)[0]}
-    pending = [k for k, c in peaks.items() if len(c.flat) < topk]
-    # Peaks found so far, all of those above the last stage (k, flat, values): a pending
-    # keypoint has fewer than topk above the detection threshold, i.e. all of them.
-    found = [(np.full(len(peaks[k].flat), k), peaks[k].flat, peaks[k].values) for k in pending]
-    upper, below = threshold, None
-    for stage in (threshold / 2, threshold / 4, threshold / 16, 0.0):
-        if not pending or stage >= threshold:
-            break
-        if upper == threshold:  # noisy maps often stop at the first stage: scan only its range
-            k, flat, values = _pixels_between(heatmaps, pending, stage, upper)
-        else:
-            if below is None:  # the later stages share one scan
-                below = _pixels_between(heatmaps, pending, 0.0, upper)
-            new = below[2] > stage
-            k, flat, values = (part[new] for part in below)
-            below = tuple(part[~new] for part in below)
-        # Peak-ness does not depend on the stage: only the pixels new to it are tested.
-        found.append(nms_filter(heatmaps, k, flat, nms_kernel))
-        k, flat, values = (np.concatenate(parts) for parts in zip(*found))
-        peaks.update(zip(pending, rank_peaks(tags, pending, k, flat, values, topk)))
-        upper = stage
-        pending = [j for j in pending if len(peaks[j].flat) < topk]
-        keep = np.isin(k, pending)
-        found = [(k[keep], flat[keep], values[keep])]
-        if below is not None:
-            keep = np.isin(below[0], pending)
-            below = tuple(part[keep] for part in below)
-    return peaks
+    return table_peaks(scan_peaks(heatmaps, nms_kernel, topk), tags, needed)
 
 
-def _pixels_between(heatmaps: np.ndarray, keypoints: List[int], lower: float,
-                    upper: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keypoint (P, ), flat pixel index (P, ) and value (P, ) of the values in (lower, upper]."""
-    ks, flats = [], []
-    for j in keypoints:  # map by map: no copy of the selected maps
-        heat = heatmaps[j].reshape(-1)
-        flat = np.flatnonzero((heat > lower) & (heat <= upper))
-        ks.append(np.full(len(flat), j))
-        flats.append(flat)
-    k, flat = np.concatenate(ks), np.concatenate(flats)
-    return k, flat, heatmaps.reshape(len(heatmaps), -1)[k, flat]
+def table_peaks(table: PeakTable, tags: np.ndarray, needed: np.ndarray) -> Dict[int, Candidates]:
+    """The peak table's entries of each ``needed`` (K, ) keypoint, tags checked finite."""
+    return {
+        int(k): table_entries(table, tags, k, int(table.counts[k]))
+        for k in np.flatnonzero(needed)
+    }
 
 
 def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_tags: np.ndarray,
