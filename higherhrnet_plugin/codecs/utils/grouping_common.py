@@ -76,7 +76,7 @@ def resolve_keypoint_order(keypoint_order: Optional[Sequence[int]],
 
 
 def prepare_maps(heatmaps: ArrayOrTensor, tags: ArrayOrTensor) -> Tuple[np.ndarray, np.ndarray]:
-    """Check the shapes and return C-contiguous float32 numpy views or copies of the maps.
+    """Check the shapes and return float32 numpy views (or copies) of the maps.
 
     Finiteness is checked by the parsers (:func:`require_finite`), each where it reads.
 
@@ -86,11 +86,13 @@ def prepare_maps(heatmaps: ArrayOrTensor, tags: ArrayOrTensor) -> Tuple[np.ndarr
 
     Returns:
         tuple:
-        - heatmaps (np.ndarray): float32 (K, H, W)
-        - tags (np.ndarray): float32 (K, H, W, L)
+        - heatmaps (np.ndarray): float32 (K, H, W), C-contiguous
+        - tags (np.ndarray): float32 (K, H, W, L), strided as given (float32 input: no copy)
     """
-    heatmaps = _to_float32_numpy(heatmaps)
-    tags = _to_float32_numpy(tags)
+    heatmaps = np.ascontiguousarray(_to_numpy(heatmaps), dtype=np.float32)
+    # Tags are read at a few pixels only: a strided view (the aggregation's permuted tags)
+    # is used as it is, where a contiguous copy would cost more than the decoding.
+    tags = np.asarray(_to_numpy(tags), dtype=np.float32)
     if tags.ndim == 3:
         tags = tags[..., None]
     if heatmaps.ndim != 3 or tags.ndim != 4 or tags.shape[:3] != heatmaps.shape:
@@ -99,10 +101,10 @@ def prepare_maps(heatmaps: ArrayOrTensor, tags: ArrayOrTensor) -> Tuple[np.ndarr
     return heatmaps, tags
 
 
-def _to_float32_numpy(maps: ArrayOrTensor) -> np.ndarray:
+def _to_numpy(maps: ArrayOrTensor) -> np.ndarray:
     if hasattr(maps, 'detach'):  # a torch tensor, recognised without importing torch
-        maps = maps.detach().cpu().numpy()
-    return np.ascontiguousarray(maps, dtype=np.float32)
+        return maps.detach().cpu().numpy()
+    return maps
 
 
 def require_finite(values: np.ndarray, maps: np.ndarray, name: str) -> None:

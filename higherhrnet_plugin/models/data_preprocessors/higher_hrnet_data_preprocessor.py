@@ -79,7 +79,8 @@ class HigherHRNetDataPreprocessor(PoseDataPreprocessor):
         """
         if self._swap_channels:
             images = images[..., [2, 1, 0], :, :]
-        return (images.float() / 255 - self.unit_mean) / self.unit_std
+        # In place after the first division: the same three operations, one new tensor.
+        return (images.float() / 255).sub_(self.unit_mean).div_(self.unit_std)
 
 
 def _unit(values: Sequence[float]) -> Tensor:

@@ -120,11 +120,14 @@ def unflip_levels(levels: LevelOutputs, layout: OutputLayout,
     K = layout.num_keypoints
     unflipped = []
     for level, has_tags in zip(levels, layout.tag_levels):
-        level = level.flip(-1)
-        tags = level[:, K:]
+        tag_channels = list(range(K, level.shape[1]))
         if has_tags and layout.tag_per_keypoint:
-            tags = tags[:, flip_indices]
-        unflipped.append(torch.cat((level[:, :K][:, flip_indices], tags), dim=1))
+            tag_channels = [tag_channels[i] for i in flip_indices]
+        mirrored = level.flip(-1)
+        # Whole channel planes copied in the new order: moving values, so the bits are those
+        # of the official index; a gather along the channels costs 4x more on CPU.
+        unflipped.append(
+            torch.cat([mirrored[:, c:c + 1] for c in [*flip_indices, *tag_channels]], dim=1))
     return unflipped
 
 
@@ -150,23 +153,68 @@ def aggregate_levels(levels: LevelOutputs,
         - tags (List[Tensor]): one (B, T, H, W) map per AE level
     """
     _check_mode(mode)
+    heatmaps, tags = _view_maps(levels, canvas, layout, flip_indices, mode)
+    if mode == 'official':
+        tags = [resize_maps(tag, canvas) for tag in tags]
+    return heatmaps, tags
+
+
+def _view_maps(levels: LevelOutputs, canvas: Tuple[int, int], layout: OutputLayout,
+               flip_indices: Optional[Sequence[int]], mode: str) -> Tuple[Tensor, List[Tensor]]:
+    """:func:`aggregate_levels` with the tags not yet projected in ``'official'`` mode."""
     if mode == 'official':
         # Resize to the highest-resolution level, mirror, average, then project.
         levels = [resize_maps(level, map_size(levels[-1])) for level in levels[:-1]] + levels[-1:]
         if flip_indices is not None:
             levels = unflip_levels(levels, layout, flip_indices)
         heatmaps, tags = _split_levels(levels, layout)
-        return resize_maps(heatmaps, canvas), [resize_maps(tag, canvas) for tag in tags]
+        return resize_maps(heatmaps, canvas), tags
     # mmpose 0.x: mirror at native resolution, resize every level straight to the canvas.
     if flip_indices is not None:
         levels = unflip_levels(levels, layout, flip_indices)
     return _split_levels([resize_maps(level, canvas) for level in levels], layout)
 
 
+def _stack_tags(tags: List[Tensor], canvas: Tuple[int, int], mode: str) -> Tensor:
+    """(B, T, H, W, L): the L tag maps on the canvas, stacked on a last axis.
+
+    Returned as a permuted view of an (L, B, T, H, W) tensor into which each map is resized
+    (in eager mode without autograd: torch's ``out=`` kernel), with no stacking copy: the
+    two 704x512 tag maps of a flip test are the largest tensors of the aggregation, and
+    interleaving them on a last axis costs as much as resizing them. Each map is resized by
+    its own call, as officially: the float results of torch's bilinear kernel depend on the
+    tensor it is given (its parallel split), so batching them would change the last bits.
+    """
+    if mode == 'official' and _eager(tags):
+        width, height = canvas
+        stacked = tags[0].new_empty((len(tags), *tags[0].shape[:2], height, width))
+        for tag, out in zip(tags, stacked):
+            # The kernel F.interpolate(size=...) calls, with the same arguments.
+            torch.ops.aten.upsample_bilinear2d.out(tag, [height, width],
+                                                   False,
+                                                   None,
+                                                   None,
+                                                   out=out)
+        return stacked.permute(1, 2, 3, 4, 0)
+    if mode == 'official':
+        tags = [resize_maps(tag, canvas) for tag in tags]
+    return torch.stack(tags, dim=-1)
+
+
+def _eager(tensors: List[Tensor]) -> bool:
+    """Not traced, exported or compiled, and no autograd: ``out=`` kernels may be called."""
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return not tracing and not grad
+
+
 def _split_levels(levels: LevelOutputs, layout: OutputLayout) -> Tuple[Tensor, List[Tensor]]:
     """Average the heatmaps of same-size levels (official: 0 + h_0 + h_1 ..., then / n)."""
     K = layout.num_keypoints
-    heatmaps = sum(level[:, :K] for level in levels) / len(levels)
+    heatmaps = levels[0][:, :K] + 0  # a new tensor, and -0.0 becomes 0.0 as in 0 + h_0
+    for level in levels[1:]:  # in place: no temporary per level (same operations)
+        heatmaps += level[:, :K]
+    heatmaps /= len(levels)
     tags = [level[:, K:] for level, has_tags in zip(levels, layout.tag_levels) if has_tags]
     return heatmaps, tags
 
@@ -190,13 +238,24 @@ def aggregate_flip(pair: FlipPair,
         - heatmaps (Tensor): (B, K, H, W), ``(h + h_f) / 2.0`` with flip
         - tags (List[Tensor]): (B, T, H, W) maps, original view's AE levels first
     """
-    heatmaps, tags = aggregate_levels(pair.original, canvas, layout, None, mode)
-    if pair.flipped is None:
-        return heatmaps, tags
-    if flip_indices is None:
-        raise ValueError('flip_indices are needed to aggregate a flipped view')
-    flipped, flipped_tags = aggregate_levels(pair.flipped, canvas, layout, flip_indices, mode)
-    return (heatmaps + flipped) / 2.0, tags + flipped_tags
+    heatmaps, tags = _flip_maps(pair, canvas, layout, flip_indices, mode, with_tags=True)
+    return heatmaps, list(tags.unbind(-1))
+
+
+def _flip_maps(pair: FlipPair, canvas: Tuple[int, int], layout: OutputLayout,
+               flip_indices: Optional[Sequence[int]], mode: str,
+               with_tags: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """:func:`aggregate_flip` with the tags stacked (:func:`_stack_tags`), or ``None``."""
+    _check_mode(mode)
+    heatmaps, tags = _view_maps(pair.original, canvas, layout, None, mode)
+    if pair.flipped is not None:
+        if flip_indices is None:
+            raise ValueError('flip_indices are needed to aggregate a flipped view')
+        flipped, flipped_tags = _view_maps(pair.flipped, canvas, layout, flip_indices, mode)
+        # (h + h_f) / 2.0 in place: canvas-sized temporaries cost more than the arithmetic.
+        heatmaps = heatmaps.add_(flipped).div_(2.0)
+        tags = tags + flipped_tags
+    return heatmaps, _stack_tags(tags, canvas, mode) if with_tags else None
 
 
 def aggregate_scales(pairs: Sequence[FlipPair],
@@ -219,7 +278,8 @@ def aggregate_scales(pairs: Sequence[FlipPair],
     Returns:
         tuple:
         - heatmaps (Tensor): (B, K, H, W)
-        - tags (Tensor): (B, K, H, W, L); a shared tag map (T = 1) is expanded to K
+        - tags (Tensor): (B, K, H, W, L), a permuted view of a (B, L, K, H, W) tensor (see
+          :func:`_stack_tags`); a shared tag map (T = 1) is expanded to K
     """
     if len(pairs) != len(scales) or 1 not in scales:
         raise ValueError(f'need one output per scale and scale 1 among them, got '
@@ -227,11 +287,12 @@ def aggregate_scales(pairs: Sequence[FlipPair],
     final, tags = None, None
     # Official: largest scale first, accumulated in place, divided by float(len(S)).
     for index in sorted(range(len(scales)), key=lambda i: -scales[i]):
-        heatmaps, scale_tags = aggregate_flip(pairs[index], canvas, layout, flip_indices, mode)
-        final = heatmaps if final is None else final + heatmaps
-        if scales[index] == 1:
-            tags = torch.stack(scale_tags, dim=-1)
-    final = final / float(len(scales))
+        heatmaps, scale_tags = _flip_maps(pairs[index], canvas, layout, flip_indices, mode,
+                                          scales[index] == 1)
+        final = heatmaps if final is None else final.add_(heatmaps)
+        if scale_tags is not None:
+            tags = scale_tags
+    final = final.div_(float(len(scales)))
     if not layout.tag_per_keypoint:
         # One shared tag map: every keypoint reads it (as the official parser's expand).
         tags = tags.expand(-1, layout.num_keypoints, -1, -1, -1)
