@@ -17,7 +17,7 @@ setup(
     python_requires='>=3.9',
     # The OpenMMLab stack cannot be resolved by pip alone (mmcv has no wheels, mmpose lists
     # chumpy): tools/setup_env.sh installs it, so only light dependencies are declared here.
-    install_requires=['numpy', 'scipy'],
+    install_requires=['numba', 'numpy', 'scipy'],
     license='Apache-2.0',
     zip_safe=False,
 )

@@ -68,7 +68,7 @@ log "mmengine, mmdet, openmim, mmpose's runtime dependencies, ONNX export and ru
 "${PIP[@]}" install -q --no-deps "mmpose==1.3.2"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
-"$VENV/bin/python" -c "import mmcv._ext, mmpose.models, higherhrnet_plugin, mim, onnxruntime, onnxscript" \
+"$VENV/bin/python" -c "import mmcv._ext, mmpose.models, higherhrnet_plugin, mim, numba, onnxruntime, onnxscript" \
   || { log "import check failed"; exit 1; }
 stamp_of > "$STAMP"
 log "environment ready in $((SECONDS - T0)) s"
