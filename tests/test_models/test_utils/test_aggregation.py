@@ -186,3 +186,24 @@ def test_equals_the_official_functions(official_inference, scales, flip):
                                                                 scale_heatmaps, scale_tags)
     assert torch.equal(heatmaps, final / float(len(scales)))
     assert torch.equal(tags, torch.cat(tags_list, dim=4))
+
+
+@pytest.mark.parametrize('batch', [1, 3])
+def test_tags_resized_in_place_equal_the_stacked_ones(batch):
+    """At test time (no autograd) the tag maps are resized into one (L, B, T, H, W) tensor;
+    with autograd (and when traced for export) they are resized and stacked: same values,
+    and a permuted view in the first case (no stacking copy)."""
+    width, height = 64, 48
+    orig = [torch.cat([o] * batch) for o in _outputs(width, height, seed=5)]
+    flipped = [torch.cat([o] * batch) for o in _outputs(width, height, seed=6)]
+    with torch.no_grad():
+        heatmaps, tags = aggregate_scales([FlipPair(orig, flipped)], [1], (width, height), LAYOUT,
+                                          FLIP)
+    graded = [[o.clone().requires_grad_() for o in view] for view in (orig, flipped)]
+    want_heatmaps, want_tags = aggregate_scales([FlipPair(*graded)], [1], (width, height), LAYOUT,
+                                                FLIP)
+    assert torch.equal(heatmaps, want_heatmaps.detach())
+    assert torch.equal(tags, want_tags.detach())
+    assert tags.shape == (batch, K, height, width, 2)
+    assert tags.stride(-1) == batch * K * height * width  # tag maps stacked first, then viewed
+    assert want_tags.is_contiguous()
