@@ -235,7 +235,7 @@ def test_assign_joins_like_munkres():
         assert ours == official
 
 
-@pytest.mark.parametrize('tag_dim', [1, 2, 3])
+@pytest.mark.parametrize('tag_dim', [1, 2, 3, 8, 9, 17])
 def test_refine_search_equals_full_map_argmax(tag_dim):
     rng = np.random.default_rng(tag_dim)
     for trial in range(40):
@@ -250,6 +250,7 @@ def test_refine_search_equals_full_map_argmax(tag_dim):
         mean_tags = rng.normal(0, 2, (num_persons, tag_dim)).astype(np.float32)
         anchors = [rng.integers(0, height * width, rng.integers(1, 5)) for _ in mean_tags]
         search = _RefineSearch(heatmap, tag_map, 'tags')
+        search.hottest = (16, 64)  # small tiers: every step of the search is exercised
         for p, best in enumerate(search.argmax(mean_tags, anchors)):
             # the official expression on the whole map
             distances = ((tag_map - mean_tags[p][None, None, :])**2).sum(axis=2)**0.5

@@ -11,6 +11,7 @@ Note:
 """
 from typing import Dict, List, Protocol, Tuple
 
+import numba
 import numpy as np
 
 from .grouping_candidates import Candidates, table_entries
@@ -178,39 +179,40 @@ def _mean_found_tags(person_tags: np.ndarray, values: np.ndarray) -> np.ndarray:
 class _RefineSearch:
     """Exact search of the first pixel maximising ``score = heat - round(||tag - mean||)``.
 
-    The official refine scores every pixel of the map. Two bounds prune that exactly:
+    The official refine scores every pixel of the map for every person. A score never
+    exceeds its pixel's heat (``round(.) >= 0``), so once a person's best score is ``b``,
+    pixels with heat below ``b`` cannot reach it (nor tie: equal scores go to the first
+    pixel in raster order, as the official ``argmax``). The search (compiled, numba):
 
-    - ``round(.) >= 0``, so a pixel never scores above its heat value: once some pixel
-      scores ``b``, pixels with ``heat < b`` cannot reach it;
-    - a pixel with ``round(d) = r`` scores at most ``max(heat) - r``, so only pixels with
-      ``d <= floor(max(heat) - b) + 0.5``, hence ``|tag_0 - mean_0|`` as small, can reach it.
+    1. ``b``: the best score within ``window`` pixels of the person's own keypoints (where
+       its tags are);
+    2. the hottest pixels, hottest first, until their heat falls below ``b`` (the pixels
+       after them are cooler still): the winner is among them whenever ``b`` ends above the
+       next hottest heat, which settles nearly every person, trained network or not;
+    3. the persons left: every pixel of the map, skipping those whose heat, or heat minus the
+       rounded distance of the first tag channel alone (a lower bound of the distance), is
+       below ``b``.
 
-    ``b`` is the best score around the person's own keypoints (where its tags are), raised
-    by the best score among the map's hottest pixels; when that exceeds the heat of every
-    pixel left out, the winner is among them and the search ends there. The
-    remaining pixels (heat above ``b``, first tag channel in range, found by binary search
-    in the channel sorted once per keypoint) are scored exactly and the first maximum in
-    raster order is kept, as the official ``argmax`` does. All persons are processed at once.
-    Every tag it reads must be finite (a NaN would be the official winner), else ``ValueError``.
+    Scores are computed with the official float32 operations (channel squares summed as
+    numpy sums them, square root, ``np.round`` half to even). Every tag it reads must be
+    finite (a NaN would be the official winner), else ``ValueError``.
 
     Args:
         heatmap (np.ndarray): One keypoint's heatmap in shape (H, W).
-        tag_map (np.ndarray): Its tags in shape (H, W, L).
+        tag_map (np.ndarray): Its tags in shape (H, W, L), L <= 128.
         name (str): The tag map's name in error messages.
     """
 
     window = 4  # radius of the neighbourhoods scored around a person's keypoints
-    margin = 1e-3  # covers float32 rounding between |tag_0 - mean_0| and the distance
-    # Hottest-pixel probes (pixels per person) and the most scores one probe may cost: on maps
-    # whose tags are far from every person's (a network early in training), the bounds
-    # above prune nothing, and the winner is nearly always among the hottest pixels.
-    probe_sizes = (1024, 16384, 131072)
-    probe_budget = 1 << 22  # scores computed at once (memory)
+    hottest = (4096, 32768)  # pixels of step 2, a tier at a time
 
     def __init__(self, heatmap: np.ndarray, tag_map: np.ndarray, name: str) -> None:
         self.shape = heatmap.shape
-        self.heat = heatmap.reshape(-1)
-        self.tags = tag_map.reshape(len(self.heat), -1)
+        self.heat = np.ascontiguousarray(heatmap.reshape(-1))
+        self.tags = np.ascontiguousarray(tag_map.reshape(len(self.heat), -1))
+        if self.tags.shape[1] > 128:
+            raise ValueError(f'refine_search="full" supports up to 128 tag maps, got '
+                             f'{self.tags.shape[1]}')
         self.name = name
 
     def argmax(self, mean_tags: np.ndarray, anchors: List[np.ndarray]) -> np.ndarray:
@@ -224,115 +226,123 @@ class _RefineSearch:
         Returns:
             np.ndarray: int64 (P, ) flat pixel indices.
         """
-        bound = self._neighbourhood_bound(mean_tags, anchors)
-        best = np.zeros(len(mean_tags), np.int64)
-        pending = self._probe_hottest(mean_tags, bound, best)
-        if len(pending) < len(mean_tags):
-            mean_tags, bound = mean_tags[pending], bound[pending]
-        if len(pending):
-            best[pending] = self._search_by_tag(mean_tags, bound)
-        return best
-
-    def _probe_hottest(self, mean_tags: np.ndarray, bound: np.ndarray,
-                       best: np.ndarray) -> np.ndarray:
-        """Score the hottest pixels first; settle the persons whose winner must be among them.
-
-        When the best score b among the n hottest pixels exceeds the (n+1)-th heat value, no
-        other pixel can reach b (a score never exceeds its heat). Raises ``bound`` in place,
-        writes the settled persons' winners into ``best``; returns the unsettled persons.
-        """
-        pending = np.arange(len(mean_tags))
-        for size in self.probe_sizes:
+        means = np.ascontiguousarray(mean_tags, dtype=np.float32)
+        starts = np.cumsum([0] + [len(a) for a in anchors])
+        best_scores = np.empty(len(means), np.float32)
+        best = np.empty(len(means), np.int64)
+        bad = _neighbourhood_best(self.heat, self.tags, means, np.concatenate(anchors), starts,
+                                  self.shape[1], self.window, best_scores, best)
+        pending = np.arange(len(means))
+        for size in self.hottest:
             if size >= len(self.heat) or len(pending) == 0:
                 break
             hottest = np.argpartition(-self.heat, size)
-            pixels, cut = hottest[:size], self.heat[hottest[size]]
-            chunk = max(1, self.probe_budget // size)  # persons scored at once
-            settled = np.concatenate([
-                self._settle(pixels, cut, mean_tags, bound, best, pending[start:start + chunk])
-                for start in range(0, len(pending), chunk)
-            ])
+            order = hottest[:size][np.argsort(-self.heat[hottest[:size]], kind='stable')]
+            settled = np.zeros(len(pending), np.bool_)
+            bad += _scan_pixels(self.heat, self.tags, means, pending, order,
+                                self.heat[hottest[size]], best_scores, best, settled)
             pending = pending[~settled]
-        return pending
-
-    def _settle(self, pixels: np.ndarray, cut: np.float32, mean_tags: np.ndarray,
-                bound: np.ndarray, best: np.ndarray, persons: np.ndarray) -> np.ndarray:
-        """One probe of ``pixels`` for ``persons``: bool (P, ), settled (see above)."""
-        owners = np.repeat(np.arange(len(persons)), len(pixels))
-        candidates = np.tile(pixels, len(persons))
-        scores = self.scores(candidates, mean_tags[persons][owners])
-        top = np.maximum.reduceat(scores, np.arange(0, len(scores), len(pixels)))
-        bound[persons] = np.maximum(bound[persons], top)
-        settled = top > cut
-        best[persons[settled]] = _first_best(candidates, owners, scores, len(persons))[settled]
-        return settled
-
-    def _search_by_tag(self, mean_tags: np.ndarray, bound: np.ndarray) -> np.ndarray:
-        """Flat index (P, ) of each person's first best pixel among those the bounds leave."""
-        pixels = np.flatnonzero(self.heat >= bound.min())
-        order = np.argsort(self.tags[pixels, 0])
-        sorted_tags = self.tags[pixels[order], 0]
-        require_finite(sorted_tags, self.tags, self.name)  # NaN would sort last, unseen
-        half_width = np.floor(self.heat[pixels].max() - bound) + 0.5 + self.margin
-        starts = np.searchsorted(sorted_tags, mean_tags[:, 0] - half_width, side='left')
-        stops = np.searchsorted(sorted_tags, mean_tags[:, 0] + half_width, side='right')
-        lengths = stops - starts
-        owners = np.repeat(np.arange(len(mean_tags)), lengths)
-        # concatenated ranges starts[p]:stops[p]
-        positions = np.arange(lengths.sum()) - np.repeat(
-            np.cumsum(lengths) - lengths - starts, lengths)
-        candidates = pixels[order[positions]]
-        keep = self.heat[candidates] >= bound[owners]
-        return _first_best(candidates[keep], owners[keep],
-                           self.scores(candidates[keep], mean_tags[owners[keep]]), len(mean_tags))
-
-    def scores(self, pixels: np.ndarray, mean_tags: np.ndarray) -> np.ndarray:
-        """Scores (S, ) of ``pixels`` (S, ) for their (S, L) mean tags, in official float32 ops.
-
-        The official ``((tag - mean) ** 2).sum(axis=2) ** 0.5`` sums the L channels of each
-        pixel; for L <= 2 that is ``d0 + d1`` exactly, computed here on channel planes.
-        """
-        tags = self.tags[pixels]
-        require_finite(tags, self.tags, self.name)
-        if tags.shape[1] > 2:
-            squares = ((tags - mean_tags)**2).sum(axis=1)
-        else:
-            squares = (tags[:, 0] - mean_tags[:, 0])**2
-            if tags.shape[1] == 2:
-                squares += (tags[:, 1] - mean_tags[:, 1])**2
-        return self.heat[pixels] - np.round(np.sqrt(squares))
-
-    def _neighbourhood_bound(self, mean_tags: np.ndarray, anchors: List[np.ndarray]) -> np.ndarray:
-        """Best score (P, ) within ``window`` pixels of each person's keypoints."""
-        height, width = self.shape
-        offsets = np.arange(-self.window, self.window + 1)
-        counts = np.array([len(a) for a in anchors]) * len(offsets)**2
-        anchors = np.concatenate(anchors)
-        ys = np.clip(anchors[:, None] // width + offsets, 0, height - 1)
-        xs = np.clip(anchors[:, None] % width + offsets, 0, width - 1)
-        pixels = (ys[:, :, None] * width + xs[:, None, :]).reshape(-1)
-        owners = np.repeat(np.arange(len(counts)), counts)
-        scores = self.scores(pixels, mean_tags[owners])
-        return np.maximum.reduceat(scores, np.cumsum(counts) - counts)
+        if len(pending):
+            settled = np.zeros(len(pending), np.bool_)
+            bad += _scan_pixels(self.heat, self.tags, means, pending, np.arange(len(self.heat)),
+                                -np.inf, best_scores, best, settled)
+        if bad:
+            require_finite(np.float32([np.nan]), self.tags, self.name)
+        return best
 
 
-def _first_best(pixels: np.ndarray, owners: np.ndarray, scores: np.ndarray,
-                num_owners: int) -> np.ndarray:
-    """Per owner, the smallest pixel index among its highest scores.
+@numba.njit(cache=True, nogil=True)
+def _score(heat, tags, pixel, mean):  # pragma: no cover (compiled)
+    """``heat - round(sqrt(sum((tag - mean)**2)))`` in the official float32 operations (the L
+    squares summed as numpy's pairwise sum: in order below 8 values, 8 lanes from 8 on)."""
+    num = len(mean)
+    squares = np.empty(num, np.float32)
+    for c in range(num):
+        diff = tags[pixel, c] - mean[c]
+        squares[c] = diff * diff
+    if num < 8:
+        total = np.float32(0.0)
+        for c in range(num):
+            total += squares[c]
+    else:
+        lanes = squares[:8].copy()
+        stop = num - num % 8
+        for i in range(8, stop, 8):
+            for j in range(8):
+                lanes[j] += squares[i + j]
+        total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) +
+                                                                   (lanes[6] + lanes[7]))
+        for i in range(stop, num):
+            total += squares[i]
+    return heat[pixel] - np.rint(np.sqrt(total))
 
-    Args:
-        pixels (np.ndarray): (S, ) flat pixel indices.
-        owners (np.ndarray): (S, ) owner of each entry; every owner in ``range(num_owners)``
-            has one (its bound pixel always qualifies).
-        scores (np.ndarray): (S, ) scores.
-        num_owners (int): Number of owners P.
 
-    Returns:
-        np.ndarray: int64 (P, ) flat pixel indices.
+@numba.njit(cache=True, nogil=True)
+def _finite_tags(tags, pixel):  # pragma: no cover (compiled)
+    for c in range(tags.shape[1]):
+        if not np.isfinite(tags[pixel, c]):
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _neighbourhood_best(heat, tags, means, anchors, starts, width, radius, best_scores,
+                        best):  # pragma: no cover (compiled)
+    """Step 1: each person's best (score, first pixel) around its anchors; non-finite count."""
+    height = len(heat) // width
+    bad = 0
+    for person in range(len(means)):
+        best_scores[person] = -np.inf
+        best[person] = len(heat)
+        for a in range(starts[person], starts[person + 1]):
+            y0, x0 = anchors[a] // width, anchors[a] % width
+            for y in range(max(0, y0 - radius), min(height, y0 + radius + 1)):
+                for x in range(max(0, x0 - radius), min(width, x0 + radius + 1)):
+                    pixel = y * width + x
+                    if not _finite_tags(tags, pixel):
+                        bad += 1
+                        continue
+                    score = _score(heat, tags, pixel, means[person])
+                    if score > best_scores[person] or (score == best_scores[person]
+                                                       and pixel < best[person]):
+                        best_scores[person] = score
+                        best[person] = pixel
+    return bad
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_pixels(heat, tags, means, persons, order, rest_heat, best_scores, best,
+                 settled):  # pragma: no cover (compiled)
+    """Steps 2 and 3: score ``order``'s pixels (by heat, descending, or all) for ``persons``.
+
+    A person is settled when a pixel cooler than its best score is met (``order`` sorted) or
+    when its best ends above ``rest_heat``, the heat of every pixel left out. Updates the
+    bests in place; returns the number of non-finite tags read.
     """
-    best_scores = np.full(num_owners, -np.inf, scores.dtype)
-    np.maximum.at(best_scores, owners, scores)
-    first = np.full(num_owners, np.iinfo(np.int64).max)
-    top = scores == best_scores[owners]
-    np.minimum.at(first, owners[top], pixels[top])
-    return first
+    bad = 0
+    for slot in range(len(persons)):
+        person = persons[slot]
+        mean = means[person]
+        score_best, pixel_best = best_scores[person], best[person]
+        for pixel in order:
+            value = heat[pixel]
+            if value < score_best:
+                if rest_heat == -np.inf:
+                    continue  # all pixels, unsorted: skip this one only
+                settled[slot] = True
+                break
+            # The first channel alone bounds the distance from below (float32 sums and the
+            # square root only grow): a cheap test before the whole score.
+            diff = tags[pixel, 0] - mean[0]
+            if value - np.rint(np.sqrt(diff * diff)) < score_best:
+                continue
+            if not _finite_tags(tags, pixel):
+                bad += 1
+                continue
+            score = _score(heat, tags, pixel, mean)
+            if score > score_best or (score == score_best and pixel < pixel_best):
+                score_best, pixel_best = score, pixel
+        if score_best > rest_heat:
+            settled[slot] = True
+        best_scores[person], best[person] = score_best, pixel_best
+    return bad
