@@ -9,7 +9,7 @@ Note:
     - tag dimension: L
     - person number: N
 """
-from typing import Dict, List, Protocol, Tuple
+from typing import Dict, List, NamedTuple, Protocol, Tuple
 
 import numba
 import numpy as np
@@ -186,12 +186,14 @@ class _RefineSearch:
 
     1. ``b``: the best score within ``window`` pixels of the person's own keypoints (where
        its tags are);
-    2. the hottest pixels, hottest first, until their heat falls below ``b`` (the pixels
-       after them are cooler still): the winner is among them whenever ``b`` ends above the
-       next hottest heat, which settles nearly every person, trained network or not;
-    3. the persons left: every pixel of the map, skipping those whose heat, or heat minus the
-       rounded distance of the first tag channel alone (a lower bound of the distance), is
-       below ``b``.
+    2. the pixels grouped in cells of the first two tag channels (one for L = 1) of side
+       ``c``, visited hottest cell first until a cell's hottest heat falls below ``b``; a
+       cell is skipped when its hottest heat minus the rounded distance from the mean tag to
+       the cell (a lower bound of its pixels' distances, by the same float32 operations) is
+       below ``b``. For L <= 2 a cell keeps only its pixels at most ``round(c * sqrt(2)) + 2``
+       below its hottest: rounded distances within a cell differ by less, so the others
+       score below the hottest pixel. With more tag maps it keeps all. A map holding a
+       non-finite tag is scanned pixel by pixel instead.
 
     Scores are computed with the official float32 operations (channel squares summed as
     numpy sums them, square root, ``np.round`` half to even). Every tag it reads must be
@@ -204,12 +206,11 @@ class _RefineSearch:
     """
 
     window = 4  # radius of the neighbourhoods scored around a person's keypoints
-    hottest = (4096, 32768)  # pixels of step 2, a tier at a time
 
     def __init__(self, heatmap: np.ndarray, tag_map: np.ndarray, name: str) -> None:
         self.shape = heatmap.shape
         self.heat = np.ascontiguousarray(heatmap.reshape(-1))
-        self.tags = np.ascontiguousarray(tag_map.reshape(len(self.heat), -1))
+        self.tags = tag_map.reshape(len(self.heat), -1)  # a view of strided tags: no copy
         if self.tags.shape[1] > 128:
             raise ValueError(f'refine_search="full" supports up to 128 tag maps, got '
                              f'{self.tags.shape[1]}')
@@ -232,20 +233,11 @@ class _RefineSearch:
         best = np.empty(len(means), np.int64)
         bad = _neighbourhood_best(self.heat, self.tags, means, np.concatenate(anchors), starts,
                                   self.shape[1], self.window, best_scores, best)
-        pending = np.arange(len(means))
-        for size in self.hottest:
-            if size >= len(self.heat) or len(pending) == 0:
-                break
-            hottest = np.argpartition(-self.heat, size)
-            order = hottest[:size][np.argsort(-self.heat[hottest[:size]], kind='stable')]
-            settled = np.zeros(len(pending), np.bool_)
-            bad += _scan_pixels(self.heat, self.tags, means, pending, order,
-                                self.heat[hottest[size]], best_scores, best, settled)
-            pending = pending[~settled]
-        if len(pending):
-            settled = np.zeros(len(pending), np.bool_)
-            bad += _scan_pixels(self.heat, self.tags, means, pending, np.arange(len(self.heat)),
-                                -np.inf, best_scores, best, settled)
+        if np.isfinite(self.tags).all():
+            _scan_cells(self.heat, self.tags, means, *_TagGrid.build(self.heat, self.tags),
+                        best_scores, best)
+        else:
+            bad += _scan_all_pixels(self.heat, self.tags, means, best_scores, best)
         if bad:
             require_finite(np.float32([np.nan]), self.tags, self.name)
         return best
@@ -311,30 +303,14 @@ def _neighbourhood_best(heat, tags, means, anchors, starts, width, radius, best_
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_pixels(heat, tags, means, persons, order, rest_heat, best_scores, best,
-                 settled):  # pragma: no cover (compiled)
-    """Steps 2 and 3: score ``order``'s pixels (by heat, descending, or all) for ``persons``.
-
-    A person is settled when a pixel cooler than its best score is met (``order`` sorted) or
-    when its best ends above ``rest_heat``, the heat of every pixel left out. Updates the
-    bests in place; returns the number of non-finite tags read.
-    """
+def _scan_all_pixels(heat, tags, means, best_scores, best):  # pragma: no cover (compiled)
+    """Step 2 pixel by pixel (maps with non-finite tags); returns the non-finite tags read."""
     bad = 0
-    for slot in range(len(persons)):
-        person = persons[slot]
+    for person in range(len(means)):
         mean = means[person]
         score_best, pixel_best = best_scores[person], best[person]
-        for pixel in order:
-            value = heat[pixel]
-            if value < score_best:
-                if rest_heat == -np.inf:
-                    continue  # all pixels, unsorted: skip this one only
-                settled[slot] = True
-                break
-            # The first channel alone bounds the distance from below (float32 sums and the
-            # square root only grow): a cheap test before the whole score.
-            diff = tags[pixel, 0] - mean[0]
-            if value - np.rint(np.sqrt(diff * diff)) < score_best:
+        for pixel in range(len(heat)):
+            if heat[pixel] < score_best:
                 continue
             if not _finite_tags(tags, pixel):
                 bad += 1
@@ -342,7 +318,122 @@ def _scan_pixels(heat, tags, means, persons, order, rest_heat, best_scores, best
             score = _score(heat, tags, pixel, mean)
             if score > score_best or (score == score_best and pixel < pixel_best):
                 score_best, pixel_best = score, pixel
-        if score_best > rest_heat:
-            settled[slot] = True
         best_scores[person], best[person] = score_best, pixel_best
     return bad
+
+
+class _TagGrid(NamedTuple):
+    """Pixels grouped by the cell of their first one or two tag channels (step 2).
+
+    - size (float): cell side c, a power of two (cells are ``[i * c, (i + 1) * c)``)
+    - low (np.ndarray): float32 (G, 2) lower corner of each occupied cell, hottest cell first
+    - hottest (np.ndarray): float32 (G, ) hottest heat of each cell
+    - bounds (np.ndarray): int64 (G, 2), the cell's kept pixels are
+      ``pixels[bounds[g, 0]:bounds[g, 1]]``
+    - pixels (np.ndarray): int64 flat pixel indices
+    """
+    size: float
+    low: np.ndarray
+    hottest: np.ndarray
+    bounds: np.ndarray
+    pixels: np.ndarray
+
+    @classmethod
+    def build(cls, heat: np.ndarray, tags: np.ndarray) -> '_TagGrid':
+        """The grid of one map's (HW, ) heat and finite (HW, L) tags."""
+        channels = min(2, tags.shape[1])
+        low = np.array([tags[:, c].min() for c in range(channels)], np.float64)
+        high = np.array([tags[:, c].max() for c in range(channels)], np.float64)
+        size = 1.0  # doubled until the dense grid has at most 4 cells per pixel
+        while np.prod(np.floor(high / size) - np.floor(low / size) + 1) > 4 * len(heat):
+            size *= 2
+        origin = np.zeros(2, np.int64)
+        origin[:channels] = np.floor(low / size)
+        extent = np.ones(2, np.int64)
+        extent[:channels] = np.floor(high / size).astype(np.int64) - origin[:channels] + 1
+        slack = np.inf if tags.shape[1] > 2 else np.floor(size * np.sqrt(2) + 1.5)
+        hottest, starts, pixels = _group_cells(heat, tags, channels, size, origin, extent[1],
+                                               int(extent.prod()), slack)
+        occupied = np.flatnonzero(starts[1:] > starts[:-1])
+        occupied = occupied[np.argsort(-hottest[occupied], kind='stable')]
+        corner = np.stack([occupied // extent[1], occupied % extent[1]], axis=1) + origin
+        return cls(size, (corner * size).astype(np.float32), hottest[occupied],
+                   np.stack([starts[occupied], starts[occupied + 1]], axis=1), pixels)
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_cells(heat, tags, channels, size, origin, columns, num_cells,
+                 slack):  # pragma: no cover (compiled)
+    """Hottest heat of each cell and its pixels within ``slack`` of it, grouped by cell."""
+    ids = np.zeros(len(heat), np.int64)
+    for pixel in range(len(heat)):
+        # Division by a power of two and floor are exact: the cell is [i * c, (i + 1) * c).
+        row = np.int64(np.floor(np.float64(tags[pixel, 0]) / size)) - origin[0]
+        column = 0
+        if channels == 2:
+            column = np.int64(np.floor(np.float64(tags[pixel, 1]) / size)) - origin[1]
+        ids[pixel] = row * columns + column
+    hottest = np.full(num_cells, -np.inf, np.float32)
+    for pixel in range(len(heat)):
+        hottest[ids[pixel]] = max(hottest[ids[pixel]], heat[pixel])
+    starts = np.zeros(num_cells + 1, np.int64)
+    for pixel in range(len(heat)):
+        if heat[pixel] >= hottest[ids[pixel]] - slack:
+            starts[ids[pixel] + 1] += 1
+    for cell in range(num_cells):
+        starts[cell + 1] += starts[cell]
+    fill = starts[:-1].copy()
+    pixels = np.empty(starts[-1], np.int64)
+    for pixel in range(len(heat)):
+        if heat[pixel] >= hottest[ids[pixel]] - slack:
+            pixels[fill[ids[pixel]]] = pixel
+            fill[ids[pixel]] += 1
+    for cell in range(num_cells):  # hottest first within each cell
+        if starts[cell + 1] - starts[cell] > 1:
+            members = pixels[starts[cell]:starts[cell + 1]].copy()
+            pixels[starts[cell]:starts[cell + 1]] = members[np.argsort(-heat[members])]
+    return hottest, starts, pixels
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_cells(heat, tags, means, size, low, hottest, bounds, pixels, best_scores,
+                best):  # pragma: no cover (compiled)
+    """Step 2 over the cells of a :class:`_TagGrid`; updates the bests in place."""
+    size = np.float32(size)
+    channels = min(2, tags.shape[1])
+    bound = np.empty(len(hottest), np.float32)
+    candidates = np.empty(len(hottest), np.int64)
+    for person in range(len(means)):
+        mean = means[person]
+        score_best, pixel_best = best_scores[person], best[person]
+        count = 0
+        for cell in range(len(hottest)):
+            # The distance from the mean to the cell by the score's own float32 operations on
+            # the nearest edge values bounds its pixels' distances from below.
+            total = np.float32(0.0)
+            for c in range(channels):
+                edge = low[cell, c]
+                if mean[c] < edge:
+                    diff = edge - mean[c]
+                elif mean[c] > edge + size:
+                    diff = mean[c] - (edge + size)
+                else:
+                    diff = np.float32(0.0)
+                total += diff * diff
+            bound[cell] = np.rint(np.sqrt(total))
+            if hottest[cell] - bound[cell] >= score_best:
+                candidates[count] = cell
+                count += 1
+        # Cells by the best score they could hold, best first, until none can reach the best.
+        cells = candidates[:count]
+        for cell in cells[np.argsort(bound[cells] - hottest[cells])]:
+            if hottest[cell] - bound[cell] < score_best:
+                break
+            for slot in range(bounds[cell, 0], bounds[cell, 1]):
+                pixel = pixels[slot]
+                if heat[pixel] - bound[cell] < score_best:
+                    break  # hottest first within the cell
+                score = _score(heat, tags, pixel, mean)
+                if score > score_best or (score == score_best and pixel < pixel_best):
+                    score_best, pixel_best = score, pixel
+        best_scores[person], best[person] = score_best, pixel_best
