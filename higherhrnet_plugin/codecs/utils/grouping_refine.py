@@ -140,22 +140,37 @@ def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_ta
         source (PeakSource): Sub-pixel positions of the winning peaks.
         peaks (Dict[int, Candidates]): Positive peaks of every keypoint some person misses.
     """
-    mean_tags = _mean_found_tags(person_tags, values)
-    missing = values == 0
-    for k, peak in peaks.items():
-        if len(peak.flat) == 0:
-            continue
-        persons = np.nonzero(missing[:, k])[0]
-        # (P, C): the official float32 score, channels summed one after another
-        squares = np.zeros((len(persons), len(peak.flat)), np.float32)
-        for channel in range(peak.tags.shape[1]):
-            squares += (peak.tags[None, :, channel] - mean_tags[persons, None, channel])**2
-        scores = peak.values[None] - np.round(np.sqrt(squares))
-        top = scores == scores.max(axis=1, keepdims=True)
-        # the first maximum in raster order: the smallest pixel index among the top scores
-        best = np.where(top, peak.flat[None], np.iinfo(np.int64).max).argmin(axis=1)
-        keypoints[persons, k] = source.subpixel(np.full(len(best), k), peak.flat[best])
-        values[persons, k] = peak.values[best]
+    keys = [k for k, peak in peaks.items() if len(peak.flat)]
+    if not keys:
+        return
+    flat, heat, tags = _pad_peaks([peaks[k] for k in keys])
+    persons, slots = np.nonzero(values[:, keys] == 0)  # every (person, missing keypoint)
+    means = _mean_found_tags(person_tags, values)[persons]
+    # (S, C) for all pairs at once: the official float32 score, channels summed one after
+    # another; padding scores -inf
+    squares = np.zeros(flat[slots].shape, np.float32)
+    for channel in range(tags.shape[2]):
+        squares += (tags[slots, :, channel] - means[:, None, channel])**2
+    scores = heat[slots] - np.round(np.sqrt(squares))
+    top = scores == scores.max(axis=1, keepdims=True)
+    # the first maximum in raster order: the smallest pixel index among the top scores
+    best = np.where(top, flat[slots], np.iinfo(np.int64).max).argmin(axis=1)
+    k = np.array(keys)[slots]
+    winners = flat[slots, best]
+    keypoints[persons, k] = source.subpixel(k, winners)
+    values[persons, k] = heat[slots, best]
+
+
+def _pad_peaks(peaks: List[Candidates]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(G, M) pixel indices, values (padding: -inf) and (G, M, L) tags of G peak sets."""
+    width = max(len(peak.flat) for peak in peaks)
+    flat = np.zeros((len(peaks), width), np.int64)
+    heat = np.full((len(peaks), width), -np.inf, np.float32)
+    tags = np.zeros((len(peaks), width, peaks[0].tags.shape[1]), np.float32)
+    for row, peak in enumerate(peaks):
+        size = len(peak.flat)
+        flat[row, :size], heat[row, :size], tags[row, :size] = peak
+    return flat, heat, tags
 
 
 def _mean_found_tags(person_tags: np.ndarray, values: np.ndarray) -> np.ndarray:
