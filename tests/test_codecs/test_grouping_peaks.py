@@ -84,19 +84,3 @@ def test_minus_inf_and_empty_maps():
 def test_bad_options_are_refused(nms_kernel, topk):
     with pytest.raises(ValueError, match='nms_kernel|topk'):
         scan_peaks(np.zeros((1, 8, 8), np.float32), nms_kernel, topk)
-
-
-def test_threads_give_the_serial_table(monkeypatch):
-    """Large maps are scanned by threads, a share of the maps each: the same table."""
-    from higherhrnet_plugin.codecs.utils import grouping_peaks
-    heatmaps = np.random.default_rng(2).normal(0, 1, (7, 64, 90)).astype(np.float32)
-    heatmaps[3] = np.exp(-((np.mgrid[:64, :90] - 30.0)**2).sum(axis=0) / 20)
-    serial = scan_peaks(heatmaps, 5, 12)
-    monkeypatch.setattr(grouping_peaks, '_PARALLEL_SIZE', 0)
-    monkeypatch.setattr(grouping_peaks, '_WORKERS', 3)
-    threaded = scan_peaks(heatmaps, 5, 12)
-    for got, want in zip(threaded, serial):
-        np.testing.assert_array_equal(got, want)
-    heatmaps[5, 7, 9] = np.nan
-    with pytest.raises(ValueError, match=r'heatmaps hold 1 non-finite'):
-        scan_peaks(heatmaps, 5, 12)

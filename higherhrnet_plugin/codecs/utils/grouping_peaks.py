@@ -19,9 +19,7 @@ Note:
     - heatmap size: (W, H)
     - entries per keypoint: M = ``topk``
 """
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, NamedTuple, Optional
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -30,11 +28,6 @@ from .grouping_common import non_finite_error
 
 # Values tested at once for "any above the cut" (vectorised); a block with none is skipped.
 _BLOCK = 64
-# Maps of at least this many values in all are scanned by a few threads, a share of the maps
-# each (the compiled scan releases the GIL): a 704x512 canvas takes half the time on 2 cores.
-_PARALLEL_SIZE = 1 << 20
-_WORKERS = min(4, os.cpu_count() or 1)
-_pool: Optional[ThreadPoolExecutor] = None
 
 
 class PeakTable(NamedTuple):
@@ -72,14 +65,7 @@ def scan_peaks(heatmaps: np.ndarray, nms_kernel: int, topk: int) -> PeakTable:
     flat = np.zeros((num_keypoints, topk), np.int64)
     values = np.zeros((num_keypoints, topk), np.float32)
     counts = np.zeros(num_keypoints, np.int64)
-    non_finite = sum(
-        _run_parallel(_scan_maps,
-                      heatmaps,
-                      nms_kernel // 2,
-                      flat,
-                      values,
-                      counts,
-                      parallel=heatmaps.size >= _PARALLEL_SIZE))
+    non_finite = _scan_maps(heatmaps, nms_kernel // 2, flat, values, counts)
     if non_finite:
         raise non_finite_error(heatmaps.size - np.count_nonzero(np.isfinite(heatmaps)),
                                heatmaps.size, 'heatmaps')
@@ -88,24 +74,6 @@ def scan_peaks(heatmaps: np.ndarray, nms_kernel: int, topk: int) -> PeakTable:
     order = np.lexsort((flat, -values, padding), axis=1)
     flat, values = (np.take_along_axis(part, order, axis=1) for part in (flat, values))
     return PeakTable(flat, values, counts)
-
-
-def _run_parallel(kernel: Callable, maps: np.ndarray, radius: int, *outputs: np.ndarray,
-                  parallel: bool) -> List[int]:
-    """``kernel(maps, radius, *outputs)`` on shares of the maps (axis 0), in threads when
-    ``parallel``; the kernel's return values."""
-    global _pool
-    shares = min(_WORKERS, len(maps)) if parallel else 1
-    if shares <= 1:
-        return [kernel(maps, radius, *outputs)]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix='higherhrnet_peaks')
-    edges = np.linspace(0, len(maps), shares + 1).astype(int)
-    jobs = [
-        _pool.submit(kernel, maps[a:b], radius, *(out[a:b] for out in outputs))
-        for a, b in zip(edges[:-1], edges[1:])
-    ]
-    return [job.result() for job in jobs]
 
 
 @numba.njit(cache=True, nogil=True)
