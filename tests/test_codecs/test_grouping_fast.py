@@ -17,8 +17,8 @@ from higherhrnet_plugin.codecs.utils.grouping_common import (default_keypoint_or
 from higherhrnet_plugin.codecs.utils import grouping_fast
 from higherhrnet_plugin.codecs.utils.grouping_fast import assign, parse_fast
 from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
-from higherhrnet_plugin.codecs.utils.grouping_refine import (_mean_found_tags, _RefineSearch,
-                                                             refine_peaks)
+from higherhrnet_plugin.codecs.utils.grouping_refine import _mean_found_tags, refine_peaks
+from higherhrnet_plugin.codecs.utils.grouping_refine_search import RefineSearch
 
 DATA = Path(__file__).parents[2] / '..' / 'shared' / 'data'
 Maps = Tuple[np.ndarray, np.ndarray]
@@ -251,7 +251,7 @@ def test_refine_search_equals_full_map_argmax(tag_dim):
         anchors = [rng.integers(0, height * width, rng.integers(1, 5)) for _ in mean_tags]
         if trial % 4 == 3:
             tag_map *= 3000  # cells of the search grid grow (at most 4 per pixel)
-        search = _RefineSearch(heatmap, tag_map, 'tags')
+        search = RefineSearch(heatmap, tag_map, 'tags')
         for p, best in enumerate(search.argmax(mean_tags, anchors)):
             # the official expression on the whole map
             distances = ((tag_map - mean_tags[p][None, None, :])**2).sum(axis=2)**0.5

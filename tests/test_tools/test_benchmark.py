@@ -1,6 +1,7 @@
 """Tests of tools/benchmark.py: synthetic maps, staged decoders, stage composition, quick run."""
 import json
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -253,3 +254,34 @@ def test_device_section_runs_on_any_device(cfg):
         assert row['images_per_second'] > 0
     table = benchmark.markdown_table(benchmark.DEVICE_HEADERS, benchmark.device_table(rows))
     assert '| cpu | 2 |' in table
+
+
+def test_network_clock_times_backbone_and_head_within_the_call():
+    from benchmark_lib.inference_stages import network_clock
+
+    class Head(torch.nn.Module):
+
+        def forward(self, feats):
+            time.sleep(0.02)
+            return feats
+
+    class Model(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def extract_feat(self, inputs):
+            time.sleep(0.03)
+            return inputs
+
+        def predict(self, inputs):  # the estimator calls both, the head through __call__
+            time.sleep(0.05)
+            return self.head(self.extract_feat(inputs))
+
+    model = Model()
+    with network_clock(model) as spent:
+        model.predict(1)
+        model.predict(2)
+    assert 0.1 <= spent[0] < 0.15  # 2 x (30 + 20) ms, not the 50 ms outside
+    assert 'extract_feat' not in vars(model) and 'forward' not in vars(model.head)  # restored

@@ -5,11 +5,10 @@ Computes what :func:`.grouping_reference.parse_reference` (the official HigherHR
 float64 operations wherever they decide a result, but only where the result can change:
 
 - candidates (:mod:`.grouping_candidates`): instead of max-pooling the whole maps and running
-  ``torch.topk`` (most of the official run time on CPU), only pixels above
-  ``detection_threshold`` (compared as the official float64 comparison does) are visited
-  (the official parser drops every other candidate); a
-  pixel is kept when no pixel of its NMS window is larger, and the ``topk`` largest per
-  keypoint are the candidates;
+  ``torch.topk`` (most of the official run time on CPU), one compiled pass over each map
+  (:mod:`.grouping_peaks`) keeps its ``topk`` highest positive NMS peaks (a pixel no pixel of
+  its window exceeds); the candidates are those above ``detection_threshold`` (compared as
+  the official float64 comparison does; the official parser drops every other candidate);
 - grouping (:func:`group_candidates`): persons are arrays (keypoints, member tags in join
   order) with the official first-tag-value keys in a dict beside them, so key collisions
   behave as officially. A person's tag is ``np.mean`` over its member tags laid out as the
@@ -17,12 +16,13 @@ float64 operations wherever they decide a result, but only where the result can 
   8 or more values pairwise, so any other order of summation can flip a join at a distance
   of exactly ``tag_threshold``). Each keypoint's candidates are assigned by the official
   Munkres steps on the official cost matrix ``round(D) * 100 - value``
-  (:mod:`.grouping_munkres`: the ``munkres`` package's algorithm step for step on numpy
-  arrays, so ties are broken as officially; the rounded distances tie often);
+  (:mod:`.grouping_munkres`: the ``munkres`` package's algorithm step for step, compiled, so
+  ties are broken as officially; the rounded distances tie often);
 - adjust and instance scores: vectorised over all found keypoints;
 - refine, ``refine_search='full'`` (:mod:`.grouping_refine`): only missing keypoints, one
   keypoint map at a time, all persons missing it together, and only over the pixels that
-  can still win; mean tags again by ``np.mean`` in the official order.
+  can still win (:mod:`.grouping_refine_search`: compiled, over cells of tag space); mean
+  tags again by ``np.mean`` in the official order.
 
 With ``refine_search='full'`` the result equals the reference, bit for bit and in the same
 person order, except:
@@ -44,21 +44,22 @@ person order, except:
 
 ``refine_search='peaks'`` (the default) differs from the official refine on purpose: for a
 person missing keypoint k it scores only keypoint k's ``topk`` highest positive NMS peaks
-(those of the candidate step, now also the ones below ``detection_threshold``) instead of
-every pixel, with the official score ``value - round(||tag - mean tag||)`` (float32,
+(the peak table of the candidate step, also below ``detection_threshold``) instead of every
+pixel, with the official score ``value - round(||tag - mean tag||)`` (float32,
 ``np.round`` half to even, first maximum in raster order on ties), the official +-0.25
 adjust and +0.5, vectorised over persons and peaks. Why: the official full-map argmax almost
 always lands on a local maximum of keypoint k's heatmap near the person, and its exact
-search costs up to hundreds of ms on a 704x512 map (whenever the score bound is <= 0 every
-pixel remains a candidate). Differences arise only when the full-map winner is not among
+search reads the maps again for every missing keypoint (tens of ms per keypoint on a 704x512
+canvas with hundreds of groups). Differences arise only when the full-map winner is not among
 those peaks (e.g. a slope pixel or a background pixel whose tag is closer to the mean tag
 than any peak's, or a peak beyond the top ``topk``); a zero-valued official winner, which
 fills nothing, can then become a filled peak, or the other way round. They touch only the
 refined (missing) keypoints and their scores, never the instance scores (taken before
 refine) nor the grouping.
 
-Speed comes from skipping the full-map max-pool, Munkres on numpy arrays instead of
-pure-Python lists, and the pruned refine. Nothing here imports torch.
+Speed comes from the single compiled pass instead of the full-map max-pool and top-k,
+compiled Munkres steps instead of pure-Python lists, and the pruned refine. Nothing here
+imports torch; numba compiles the kernels on first use and caches them beside the modules.
 
 Note:
     - keypoint number: K
