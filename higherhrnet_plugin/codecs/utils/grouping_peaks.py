@@ -97,26 +97,28 @@ def _scan_map(heat, width, radius, heap_values, heap_flat):  # pragma: no cover 
     size = 0
     non_finite = 0
     cut = np.float32(0.0)  # entries must exceed it: 0 (positive), then the heap's worst value
-    for start in range(0, heat.size, _BLOCK):
-        stop = min(start + _BLOCK, heat.size)
-        if stop - start == _BLOCK:
-            block = heat[start:stop]
-            hit = False
-            for j in range(_BLOCK):  # "not <=": NaN and +Inf are hits (counted below)
-                hit |= not block[j] <= cut
-            if not hit:
-                continue
-        for pixel in range(start, stop):
-            value = heat[pixel]
-            if value <= cut:
-                continue
-            if not value < np.inf:
-                non_finite += 1
-                continue
-            if _is_peak(heat, pixel, value, width, height, radius, ys, xs, steps):
-                size = _heap_push(heap_values, heap_flat, size, value, pixel)
-                if size == topk:
-                    cut = heap_values[0]
+    for y in range(height):  # row by row: a pixel's column is known without a division
+        row = y * width
+        for x0 in range(0, width, _BLOCK):
+            x1 = min(x0 + _BLOCK, width)
+            if x1 - x0 == _BLOCK:
+                block = heat[row + x0:row + x1]
+                hit = False
+                for j in range(_BLOCK):  # "not <=": NaN and +Inf are hits (counted below)
+                    hit |= not block[j] <= cut
+                if not hit:
+                    continue
+            for x in range(x0, x1):
+                value = heat[row + x]
+                if value <= cut:
+                    continue
+                if not value < np.inf:
+                    non_finite += 1
+                    continue
+                if _is_peak(heat, row + x, x, y, value, width, height, radius, ys, xs, steps):
+                    size = _heap_push(heap_values, heap_flat, size, value, row + x)
+                    if size == topk:
+                        cut = heap_values[0]
     return size, non_finite
 
 
@@ -137,10 +139,9 @@ def _window_offsets(radius):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def _is_peak(heat, pixel, value, width, height, radius, ys, xs, steps):  # pragma: no cover
-    """Whether no pixel of the window inside the map exceeds ``value``."""
-    y = pixel // width
-    x = pixel - y * width
+def _is_peak(heat, pixel, x, y, value, width, height, radius, ys, xs,
+             steps):  # pragma: no cover (compiled)
+    """Whether no pixel of the window inside the map exceeds ``value`` (at ``pixel`` = (x, y))."""
     if radius <= y < height - radius and radius <= x < width - radius:
         for j in range(len(steps)):  # interior: fixed steps, no bounds
             if heat[pixel + steps[j]] > value:
