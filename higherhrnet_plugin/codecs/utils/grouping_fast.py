@@ -292,10 +292,19 @@ class _Groups:
 
         Persons with as many members are averaged together: ``np.mean`` over axis 1 of a
         (P, n, L) array reduces each C-contiguous (n, L) block as it reduces the official
-        list -> array (pinned by a test).
+        list -> array (pinned by a test). With L >= 2 numpy adds the members one after
+        another (the reduced axis is not the contiguous one; pairwise only for L = 1), so
+        member lists padded with zeros give the same sums: all persons at once.
         """
         changed = np.flatnonzero(self.changed[:grouped])
         counts = self.member_counts[changed]
+        if len(changed) and self.member_tags.shape[2] >= 2:
+            members = self.member_tags[changed, :counts.max()]
+            slots = np.arange(members.shape[1])[None, :, None]
+            sums = np.add.reduce(np.where(slots < counts[:, None, None], members, 0), axis=1)
+            self.mean_tags[changed] = sums / counts[:, None].astype(np.float32)
+            self.changed[changed] = False
+            return self.mean_tags[:grouped]
         for count in set(counts.tolist()):  # a few distinct counts: cheaper than np.unique
             persons = changed[counts == count]
             self.mean_tags[persons] = np.mean(self.member_tags[persons, :count], axis=1)
