@@ -54,8 +54,9 @@ Prints markdown tables and, with ``--out``, writes every number as JSON:
    decode (``--many-groups-decoders``), back-projection, timed apart from the network
    (:mod:`benchmark_lib.many_groups`).
 7. **Inference** (``--sections inference``): ``inference_bottomup`` on the COCO images,
-   W32-512, flip, default init, end to end and stage by stage (pipeline build, load, resize,
-   pack, collate, data preprocessor, network, aggregation, decode, back-projection, boxes;
+   W32-512, flip, default init: end to end, the network's part of each call (timed inside
+   it) and the rest, and stage by stage (pipeline build, load, resize, pack, collate, data
+   preprocessor, network, aggregation, decode, back-projection, boxes;
    :mod:`benchmark_lib.inference_stages`).
 8. **Device** (``--device cuda``): network, aggregation and decode per image and images/s at
    batch 1 and 4 on the device (:mod:`benchmark_lib.device_timing`).
