@@ -28,13 +28,15 @@ class RefineSearch:
     1. ``b``: the best score within ``window`` pixels of the person's own keypoints (where
        its tags are);
     2. the pixels grouped in cells of the first two tag channels (one for L = 1) of side
-       ``c``, visited hottest cell first until a cell's hottest heat falls below ``b``; a
-       cell is skipped when its hottest heat minus the rounded distance from the mean tag to
-       the cell (a lower bound of its pixels' distances, by the same float32 operations) is
-       below ``b``. For L <= 2 a cell keeps only its pixels at most ``round(c * sqrt(2)) + 2``
-       below its hottest: rounded distances within a cell differ by less, so the others
-       score below the hottest pixel. With more tag maps it keeps all. A map holding a
-       non-finite tag is scanned pixel by pixel instead.
+       ``c``. A cell's bound is its hottest heat minus the rounded distance from the mean tag
+       to the cell (a lower bound of its pixels' distances, by the same float32 operations);
+       cells are visited best bound first until a bound falls below ``b``, a cell's pixels
+       hottest first until one's heat minus the cell's rounded distance falls below ``b``.
+       For L <= 2 a cell keeps only its pixels at most ``floor(c * sqrt(2) + 1.5)`` below
+       its hottest: two pixels of a cell are at most ``c * sqrt(2)`` apart in tag, so their
+       rounded distances differ by at most ``floor(c * sqrt(2) + 1)``, and the others score
+       below the hottest pixel (ties included). With more tag maps it keeps all. A map
+       holding a non-finite tag is scanned pixel by pixel instead.
 
     Scores are computed with the official float32 operations (channel squares summed as
     numpy sums them, square root, ``np.round`` half to even). Every tag it reads must be
