@@ -278,8 +278,7 @@ class _Groups:
         new_keys = [float(tag) for tag in candidates.tags[columns < 0, 0]]
         if len(set(new_keys)) == len(new_keys) and not any(key in self.keys for key in new_keys):
             self._join(k, candidates, np.nonzero(columns >= 0)[0], columns[columns >= 0])
-            for row, key in zip(np.nonzero(columns < 0)[0], new_keys):
-                self._start(k, candidates, row, key)
+            self._start_new(k, candidates, np.nonzero(columns < 0)[0], new_keys)
         else:  # a key collision: replay the official row-by-row dict updates
             for row, col in enumerate(columns):
                 if col >= 0:
@@ -320,6 +319,17 @@ class _Groups:
         self._set(k, candidates, rows, persons)
         self.member_tags[persons, self.member_counts[persons]] = candidates.tags[rows]
         self.member_counts[persons] += 1
+        self.changed[persons] = True
+
+    def _start_new(self, k: int, candidates: Candidates, rows: np.ndarray,
+                   keys: List[float]) -> None:
+        """:meth:`_start` of ``rows`` whose ``keys`` are distinct and new: all at once."""
+        persons = np.arange(self.size, self.size + len(rows))
+        self.keys.update(zip(keys, persons.tolist()))
+        self.size += len(rows)
+        self._set(k, candidates, rows, persons)
+        self.member_tags[persons, 0] = candidates.tags[rows]
+        self.member_counts[persons] = 1
         self.changed[persons] = True
 
     def _start(self, k: int, candidates: Candidates, row: int, key: float) -> None:
