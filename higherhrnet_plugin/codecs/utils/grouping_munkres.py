@@ -31,10 +31,10 @@ import sys
 import numba
 import numpy as np
 
-__all__ = ['munkres_pairs']
+__all__ = ['START_MINIMUM', 'munkres_pairs', 'munkres_stars']
 
 # The package starts its search for the smallest uncovered value at sys.maxsize.
-_START_MINIMUM = float(sys.maxsize)
+START_MINIMUM = float(sys.maxsize)
 
 
 def munkres_pairs(costs: np.ndarray) -> np.ndarray:
@@ -51,7 +51,7 @@ def munkres_pairs(costs: np.ndarray) -> np.ndarray:
     size = max(num_rows, num_cols)
     matrix = np.zeros((size, size))
     matrix[:num_rows, :num_cols] = costs
-    star_of_row = _munkres_stars(matrix, _START_MINIMUM)
+    star_of_row = munkres_stars(matrix, START_MINIMUM)
     rows = np.arange(num_rows)
     cols = star_of_row[:num_rows]
     real = cols < num_cols
@@ -59,7 +59,7 @@ def munkres_pairs(costs: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _munkres_stars(matrix, start_minimum):  # pragma: no cover (compiled)
+def munkres_stars(matrix, start_minimum):  # pragma: no cover (compiled)
     """Steps 1-6 on the (S, S) float64 ``matrix`` (reduced in place): the star of each row."""
     size = len(matrix)
     for row in range(size):  # step 1
