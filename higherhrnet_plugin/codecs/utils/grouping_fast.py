@@ -17,7 +17,8 @@ float64 operations wherever they decide a result, but only where the result can 
   of exactly ``tag_threshold``). Each keypoint's candidates are assigned by the official
   Munkres steps on the official cost matrix ``round(D) * 100 - value``
   (:mod:`.grouping_munkres`: the ``munkres`` package's algorithm step for step, compiled, so
-  ties are broken as officially; the rounded distances tie often);
+  ties are broken as officially; the rounded distances tie often). With fewer than 8 tag
+  maps the float64 distances, the costs and the steps run in one compiled call;
 - adjust and instance scores: vectorised over all found keypoints;
 - refine, ``refine_search='full'`` (:mod:`.grouping_refine`): only missing keypoints, one
   keypoint map at a time, all persons missing it together, and only over the pixels that
