@@ -355,8 +355,7 @@ def assign(distances: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.nd
 
     The official cost ``round(D) * 100 - value`` often has several optimal assignments (equal
     rounded distances); the official one is whichever the ``munkres`` package's steps reach,
-    so the same steps are run (:func:`.grouping_munkres.munkres_pairs`, exact and 30-50x
-    faster than the package on these matrices).
+    so the same steps are run (:func:`.grouping_munkres.munkres_pairs`: exact, compiled).
 
     Args:
         distances (np.ndarray): float64 (R, G) tag distances, candidates by value.

@@ -1,13 +1,12 @@
-"""The ``munkres`` package's assignment, step for step, on numpy arrays.
+"""The ``munkres`` package's assignment, step for step, compiled.
 
 The official parser minimises its cost matrix with ``Munkres().compute`` of the pure-Python
 ``munkres`` package (1.1.4). Where several assignments are optimal its answer is whichever one
 its steps reach, so only the same steps give the same answer. :func:`munkres_pairs` runs them:
 the same reductions in the same float64 operations (each element gets the same additions and
 subtractions in the same order), the same zero search order, the same stars, primes and
-covers, compiled (numba) instead of interpreted: on the 30x30 matrices of a crowded image it
-is two orders of magnitude faster than the package, and its result is the package's (pinned
-by tests on matrices full of ties).
+covers, compiled (numba) instead of interpreted; its result is the package's (pinned by tests
+on matrices full of ties).
 
 The package's algorithm (``munkres.py``, Apache 2.0):
 
