@@ -125,7 +125,7 @@ def unflip_levels(levels: LevelOutputs, layout: OutputLayout,
             tag_channels = [tag_channels[i] for i in flip_indices]
         mirrored = level.flip(-1)
         # Whole channel planes copied in the new order: moving values, so the bits are those
-        # of the official index; a gather along the channels costs 4x more on CPU.
+        # of the official index; cheaper on CPU than a gather along the channels.
         unflipped.append(
             torch.cat([mirrored[:, c:c + 1] for c in [*flip_indices, *tag_channels]], dim=1))
     return unflipped
@@ -181,8 +181,8 @@ def _stack_tags(tags: List[Tensor], canvas: Tuple[int, int], mode: str) -> Tenso
     Returned as a permuted view of an (L, B, T, H, W) tensor into which each map is resized
     (in eager mode without autograd: torch's ``out=`` kernel), with no stacking copy: the
     two 704x512 tag maps of a flip test are the largest tensors of the aggregation, and
-    interleaving them on a last axis costs as much as resizing them. Each map is resized by
-    its own call, as officially: the float results of torch's bilinear kernel depend on the
+    stacking them on a last axis would copy them once more, value by value. Each map is
+    resized by its own call, as officially: the float results of torch's bilinear kernel depend on the
     tensor it is given (its parallel split), so batching them would change the last bits.
     """
     if mode == 'official' and _eager(tags):
