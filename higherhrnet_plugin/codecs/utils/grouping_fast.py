@@ -51,9 +51,9 @@ pixel, with the official score ``value - round(||tag - mean tag||)`` (float32,
 adjust and +0.5, vectorised over persons and peaks. Why: the official full-map argmax almost
 always lands on a local maximum of keypoint k's heatmap near the person, and its exact
 search reads the maps again for every missing keypoint. Differences arise only when the
-full-map winner is not among those peaks (e.g. a slope pixel or a background pixel whose tag is closer to the mean tag
-than any peak's, or a peak beyond the top ``topk``); a zero-valued official winner, which
-fills nothing, can then become a filled peak, or the other way round. They touch only the
+full-map winner is not among those peaks (e.g. a slope pixel or a background pixel whose tag
+is closer to the mean tag than any peak's, or a peak beyond the top ``topk``); a zero-valued
+official winner, which fills nothing, can then become a filled peak, or the other way round. They touch only the
 refined (missing) keypoints and their scores, never the instance scores (taken before
 refine) nor the grouping.
 

@@ -182,8 +182,9 @@ def _stack_tags(tags: List[Tensor], canvas: Tuple[int, int], mode: str) -> Tenso
     (in eager mode without autograd: torch's ``out=`` kernel), with no stacking copy: the
     two 704x512 tag maps of a flip test are the largest tensors of the aggregation, and
     stacking them on a last axis would copy them once more, value by value. Each map is
-    resized by its own call, as officially: the float results of torch's bilinear kernel depend on the
-    tensor it is given (its parallel split), so batching them would change the last bits.
+    resized by its own call, as officially: the float results of torch's bilinear kernel
+    depend on the tensor it is given (its parallel split), so batching them would change the
+    last bits.
     """
     if mode == 'official' and _eager(tags):
         width, height = canvas
