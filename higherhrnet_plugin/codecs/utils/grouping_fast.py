@@ -53,9 +53,9 @@ always lands on a local maximum of keypoint k's heatmap near the person, and its
 search reads the maps again for every missing keypoint. Differences arise only when the
 full-map winner is not among those peaks (e.g. a slope pixel or a background pixel whose tag
 is closer to the mean tag than any peak's, or a peak beyond the top ``topk``); a zero-valued
-official winner, which fills nothing, can then become a filled peak, or the other way round. They touch only the
-refined (missing) keypoints and their scores, never the instance scores (taken before
-refine) nor the grouping.
+official winner, which fills nothing, can then become a filled peak, or the other way round.
+They touch only the refined (missing) keypoints and their scores, never the instance scores
+(taken before refine) nor the grouping.
 
 Speed comes from the single compiled pass instead of the full-map max-pool and top-k,
 compiled Munkres steps instead of pure-Python lists, and the pruned refine. Nothing here
