@@ -333,20 +333,21 @@ class _Groups:
         persons = np.arange(self.size, self.size + len(rows))
         self.keys.update(zip(keys, persons.tolist()))
         self.size += len(rows)
-        self._set(k, candidates, rows, persons)
-        self.member_tags[persons, 0] = candidates.tags[rows]
-        self.member_counts[persons] = 1
-        self.changed[persons] = True
+        self._reset(k, candidates, rows, persons)
 
     def _start(self, k: int, candidates: Candidates, row: int, key: float) -> None:
         # An existing key re-uses its person and resets its tags (official dict.setdefault).
         person = self.keys.setdefault(key, self.size)
         if person == self.size:
             self.size += 1
-        self._set(k, candidates, row, person)
-        self.member_tags[person, 0] = candidates.tags[row]
-        self.member_counts[person] = 1
-        self.changed[person] = True
+        self._reset(k, candidates, row, person)
+
+    def _reset(self, k: int, candidates: Candidates, rows, persons) -> None:
+        """Persons whose one member is now the candidate at ``rows`` (a start)."""
+        self._set(k, candidates, rows, persons)
+        self.member_tags[persons, 0] = candidates.tags[rows]
+        self.member_counts[persons] = 1
+        self.changed[persons] = True
 
 
 def assign(distances: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
