@@ -84,3 +84,20 @@ def test_minus_inf_and_empty_maps():
 def test_bad_options_are_refused(nms_kernel, topk):
     with pytest.raises(ValueError, match='nms_kernel|topk'):
         scan_peaks(np.zeros((1, 8, 8), np.float32), nms_kernel, topk)
+
+
+@pytest.mark.parametrize('nms_kernel', [3, 5])
+def test_peaks_on_block_edges_and_map_edges(nms_kernel):
+    # The scan skips a 64-value block unless a pixel in it is >= its four neighbours: peaks on
+    # the first and last column of a block (neighbours in the next block), on the map's edge
+    # rows and columns, and plateaus across a block edge must all be found.
+    ys, xs = np.mgrid[:9, :192]
+    heatmaps = np.zeros((3, 9, 192), np.float32)
+    for x, y in [(0, 0), (63, 4), (64, 8), (127, 0), (128, 5), (191, 8)]:
+        heatmaps[0] = np.maximum(heatmaps[0], np.exp(-((xs - x)**2 + (ys - y)**2) / 8))
+    heatmaps[1, 3, 62:66] = 0.5  # a plateau across the first block edge
+    heatmaps[1, 0, 191] = heatmaps[1, 8, 0] = 0.25  # single pixels in the map's corners
+    heatmaps[2] = 0.125  # a flat map: every pixel is a peak
+    assert_table(heatmaps, nms_kernel, 40)
+    counts = scan_peaks(heatmaps, nms_kernel, 40).counts
+    assert list(counts) == [6, 6, 40]

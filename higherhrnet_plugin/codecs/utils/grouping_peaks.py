@@ -5,7 +5,8 @@ heatmaps: the candidates are the table's entries above the detection threshold (
 official parser drops every other NMS peak), the ``'peaks'`` refine searches the table
 itself. Why compiled: the maps of a 704x512 canvas hold 6 million values; numpy needs one
 pass per comparison and a gather per NMS neighbour, this pass reads each value once and
-skips a block of 64 values that holds none above the current cut with one vectorised test.
+skips a block of 64 values with vectorised tests: when none is above the current cut, or
+none is also >= its four nearest neighbours (a Gaussian's tail: positive, never a peak).
 
 A pixel is a peak when it is >= every pixel of its ``nms_kernel`` window inside the map:
 the official max-pool pads with -inf and keeps pixels equal to their window maximum, so all
@@ -99,14 +100,14 @@ def _scan_map(heat, width, radius, heap_values, heap_flat):  # pragma: no cover 
     cut = np.float32(0.0)  # entries must exceed it: 0 (positive), then the heap's worst value
     for y in range(height):  # row by row: a pixel's column is known without a division
         row = y * width
+        up = row - width if y > 0 else row  # outside the map: the row itself, never larger
+        down = row + width if y < height - 1 else row
         for x0 in range(0, width, _BLOCK):
             x1 = min(x0 + _BLOCK, width)
             if x1 - x0 == _BLOCK:
-                block = heat[row + x0:row + x1]
-                hit = False
-                for j in range(_BLOCK):  # "not <=": NaN and +Inf are hits (counted below)
-                    hit |= not block[j] <= cut
-                if not hit:
+                if not _any_above(heat[row + x0:row + x1], cut):
+                    continue
+                if radius > 0 and not _any_cross_peak(heat, row, up, down, x0, width, cut):
                     continue
             for x in range(x0, x1):
                 value = heat[row + x]
@@ -120,6 +121,42 @@ def _scan_map(heat, width, radius, heap_values, heap_flat):  # pragma: no cover 
                     if size == topk:
                         cut = heap_values[0]
     return size, non_finite
+
+
+@numba.njit(cache=True, nogil=True)
+def _any_above(block, cut):  # pragma: no cover (compiled)
+    """Whether a value of the block is not <= ``cut`` (NaN and +Inf are: the scan counts them)."""
+    hit = False
+    for j in range(_BLOCK):
+        hit |= not block[j] <= cut
+    return hit
+
+
+@numba.njit(cache=True, nogil=True)
+def _any_cross_peak(heat, row, up, down, x0, width, cut):  # pragma: no cover (compiled)
+    """Whether a pixel of the block ``row + [x0, x0 + 64)`` may be a peak above ``cut``.
+
+    A peak is >= its four nearest neighbours inside the map: testing them for the whole block
+    at once (vectorised) skips the rows of a Gaussian's tail, where every pixel is positive
+    but none is a peak. NaN and +Inf pass (every "not <" holds), so the scan still counts
+    them. ``up``/``down`` are the offsets of the rows above and below, or ``row`` at the
+    map's edge (a pixel never exceeds itself).
+    """
+    block = heat[row + x0:row + x0 + _BLOCK]
+    above = heat[up + x0:up + x0 + _BLOCK]
+    below = heat[down + x0:down + x0 + _BLOCK]
+    hit = False
+    for j in range(1, _BLOCK - 1):
+        value = block[j]
+        hit |= ((not value <= cut) & (not value < block[j - 1]) & (not value < block[j + 1])
+                & (not value < above[j]) & (not value < below[j]))
+    for j, x in ((0, x0), (_BLOCK - 1, x0 + _BLOCK - 1)):  # neighbours beyond the block
+        value = block[j]
+        left = heat[row + x - 1] if x > 0 else value
+        right = heat[row + x + 1] if x < width - 1 else value
+        hit |= ((not value <= cut) & (not value < left) & (not value < right)
+                & (not value < above[j]) & (not value < below[j]))
+    return hit
 
 
 @numba.njit(cache=True, nogil=True)
