@@ -15,7 +15,8 @@ from higherhrnet_plugin.codecs.utils.grouping_candidates import (find_candidates
 from higherhrnet_plugin.codecs.utils.grouping_common import (default_keypoint_order,
                                                              official_candidates, official_costs)
 from higherhrnet_plugin.codecs.utils import grouping_fast
-from higherhrnet_plugin.codecs.utils.grouping_fast import assign, parse_fast
+from higherhrnet_plugin.codecs.utils.grouping_fast import parse_fast
+from higherhrnet_plugin.codecs.utils.grouping_persons import assign
 from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
 from higherhrnet_plugin.codecs.utils.grouping_refine import _mean_found_tags
 

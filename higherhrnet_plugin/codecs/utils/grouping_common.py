@@ -27,7 +27,7 @@ ArrayOrTensor = Union[np.ndarray, 'torch.Tensor']
 ParseResult = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 # Cost of the padding columns when there are more candidates than persons (official value).
-_PADDING_COST = 1e10
+PADDING_COST = 1e10
 
 # Official grouping order for COCO (``Params.joint_order``): nose, eyes, ears, shoulders,
 # then the hips before the arms, then knees and ankles.
@@ -179,7 +179,7 @@ def official_costs(distances: np.ndarray, values: np.ndarray) -> np.ndarray:
     costs = np.round(distances) * 100 - values[:, None].astype(np.float64)
     num_rows, num_cols = costs.shape
     if num_rows > num_cols:
-        padding = np.full((num_rows, num_rows - num_cols), _PADDING_COST)
+        padding = np.full((num_rows, num_rows - num_cols), PADDING_COST)
         costs = np.concatenate((costs, padding), axis=1)
     return costs
 

@@ -9,16 +9,16 @@ float64 operations wherever they decide a result, but only where the result can 
   (:mod:`.grouping_peaks`) keeps its ``topk`` highest positive NMS peaks (a pixel no pixel of
   its window exceeds); the candidates are those above ``detection_threshold`` (compared as
   the official float64 comparison does; the official parser drops every other candidate);
-- grouping (:func:`group_candidates`): persons are arrays (keypoints, member tags in join
-  order) with the official first-tag-value keys in a dict beside them, so key collisions
-  behave as officially. A person's tag is ``np.mean`` over its member tags laid out as the
-  official list -> array, recomputed only when they change (with one tag channel numpy sums
-  8 or more values pairwise, so any other order of summation can flip a join at a distance
-  of exactly ``tag_threshold``). Each keypoint's candidates are assigned by the official
-  Munkres steps on the official cost matrix ``round(D) * 100 - value``
-  (:mod:`.grouping_munkres`: the ``munkres`` package's algorithm step for step, compiled, so
-  ties are broken as officially; the rounded distances tie often). With fewer than 8 tag
-  maps the float64 distances, the costs and the steps run in one compiled call;
+- grouping (:func:`group_candidates`, :mod:`.grouping_persons`): the official loop over the
+  keypoints, compiled in one call: persons are arrays (keypoints, member tags in join order)
+  with the official first-tag-value keys beside them, so key collisions behave as
+  officially. A person's tag is the mean of its member tags, added in numpy's order for the
+  official list -> array (pairwise from 8 tags with one tag channel), recomputed only when
+  they change; any other order of summation can flip a join at a distance of exactly
+  ``tag_threshold``. Each keypoint's candidates are assigned by the official Munkres steps
+  on the official cost matrix ``round(D) * 100 - value`` (:mod:`.grouping_munkres`: the
+  ``munkres`` package's algorithm step for step, so ties are broken as officially; the
+  rounded distances tie often);
 - adjust and instance scores: vectorised over all found keypoints;
 - refine, ``refine_search='full'`` (:mod:`.grouping_refine`): only missing keypoints, one
   keypoint map at a time, all persons missing it together, and only over the pixels that
@@ -68,21 +68,20 @@ Note:
     - person number: N
     - candidates of one keypoint: R; persons matched against: G
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import numba
 import numpy as np
 
 from .grouping_candidates import Candidates, candidates_above
-from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, official_costs,
-                              prepare_maps, resolve_keypoint_order)
-from .grouping_munkres import START_MINIMUM, munkres_pairs, munkres_stars
+from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, prepare_maps,
+                              resolve_keypoint_order)
 from .grouping_peaks import scan_peaks
+from .grouping_persons import group_persons
 from .grouping_refine import MapPeaks, PeakSource, fill_missing, fill_missing_from_peaks
 
 __all__ = [
     'REFINE_SEARCHES', 'parse_fast', 'check_fast_options', 'parse_from_candidates',
-    'group_candidates', 'keypoint_positions', 'assign'
+    'group_candidates', 'keypoint_positions'
 ]
 
 REFINE_SEARCHES = ('peaks', 'full')
@@ -204,11 +203,13 @@ def group_candidates(candidates: List[Candidates], order: Sequence[int], tag_thr
         - values (np.ndarray): float32 (N, K), heatmap values, 0 where a person has none
         - person_tags (np.ndarray): float32 (N, K, L), tags of the grouped keypoints
     """
-    tag_dim = candidates[0].tags.shape[1]
-    groups = _Groups(len(candidates), tag_dim, sum(len(c.flat) for c in candidates))
-    for k in order:
-        groups.add_keypoint(k, candidates[k], tag_threshold, max_num_people)
-    return groups.result()
+    counts = np.array([len(c.flat) for c in candidates], np.int64)
+    size = (len(candidates), max(int(counts.max()), 1))
+    flat, values = np.zeros(size, np.int64), np.zeros(size, np.float32)
+    tags = np.zeros(size + candidates[0].tags.shape[1:], np.float32)
+    for k, found in enumerate(candidates):
+        flat[k, :counts[k]], values[k, :counts[k]], tags[k, :counts[k]] = found
+    return group_persons(flat, values, tags, counts, order, tag_threshold, max_num_people)
 
 
 def keypoint_positions(source: PeakSource, flat: np.ndarray, values: np.ndarray,
@@ -230,172 +231,3 @@ def keypoint_positions(source: PeakSource, flat: np.ndarray, values: np.ndarray,
     if adjust:
         keypoints[found] = source.subpixel(np.nonzero(found)[1], flat[found])
     return keypoints
-
-
-class _Groups:
-    """Persons being grouped: the official ``joint_dict``/``tag_dict`` as arrays.
-
-    A person gains at most one member tag per keypoint (one per assigned column; a start that
-    re-uses its key resets the list to one tag), so K slots hold every member list.
-
-    Args:
-        num_keypoints (int): K.
-        tag_dim (int): L.
-        capacity (int): Upper bound on the person number (the candidate count).
-    """
-
-    def __init__(self, num_keypoints: int, tag_dim: int, capacity: int) -> None:
-        self.size = 0
-        self.flat = np.zeros((capacity, num_keypoints), np.int64)
-        self.values = np.zeros((capacity, num_keypoints), np.float32)
-        self.tags = np.zeros((capacity, num_keypoints, tag_dim), np.float32)
-        self.member_tags = np.zeros((capacity, num_keypoints, tag_dim), np.float32)
-        self.member_counts = np.zeros(capacity, np.int64)
-        self.mean_tags = np.zeros((capacity, tag_dim), np.float32)
-        self.changed = np.zeros(capacity, bool)  # member tags changed since their mean
-        self.keys: Dict[float, int] = {}
-
-    def result(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pixel indices (N, K), values (N, K) and tags (N, K, L) of the persons."""
-        n = self.size
-        return self.flat[:n], self.values[:n], self.tags[:n]
-
-    def add_keypoint(self, k: int, candidates: Candidates, tag_threshold: float,
-                     max_num_people: int) -> None:
-        """Assign the candidates of keypoint ``k`` to persons or start new ones."""
-        num_candidates = len(candidates.flat)
-        if num_candidates == 0:
-            return
-        columns = np.full(num_candidates, -1)
-        if self.size > 0:
-            centres = self._person_tags(min(self.size, max_num_people))
-            if centres.shape[1] < 8:  # numpy sums fewer than 8 squares in order: compiled
-                columns = _match_by_tags(candidates.tags, centres, candidates.values,
-                                         tag_threshold, START_MINIMUM)
-            else:
-                # float64 like the official candidate rows (x, y, value, tag...)
-                distances = np.linalg.norm(candidates.tags[:, None].astype(np.float64) -
-                                           centres[None],
-                                           ord=2,
-                                           axis=2)
-                rows, cols = assign(distances, candidates.values)
-                close = distances[rows, cols] < tag_threshold
-                columns[rows[close]] = cols[close]
-        new_keys = [float(tag) for tag in candidates.tags[columns < 0, 0]]
-        if len(set(new_keys)) == len(new_keys) and not any(key in self.keys for key in new_keys):
-            self._join(k, candidates, np.nonzero(columns >= 0)[0], columns[columns >= 0])
-            self._start_new(k, candidates, np.nonzero(columns < 0)[0], new_keys)
-        else:  # a key collision: replay the official row-by-row dict updates
-            for row, col in enumerate(columns):
-                if col >= 0:
-                    self._join(k, candidates, np.array([row]), np.array([col]))
-                else:
-                    self._start(k, candidates, row, float(candidates.tags[row, 0]))
-
-    def _person_tags(self, grouped: int) -> np.ndarray:
-        """float32 (G, L): the official ``np.mean`` of each of the first G persons' member tags.
-
-        Persons with as many members are averaged together: ``np.mean`` over axis 1 of a
-        (P, n, L) array reduces each C-contiguous (n, L) block as it reduces the official
-        list -> array (pinned by a test). With L >= 2 numpy adds the members one after
-        another (the reduced axis is not the contiguous one; pairwise only for L = 1), so
-        member lists padded with zeros give the same sums: all persons at once.
-        """
-        changed = np.flatnonzero(self.changed[:grouped])
-        counts = self.member_counts[changed]
-        if len(changed) and self.member_tags.shape[2] >= 2:
-            members = self.member_tags[changed, :counts.max()]
-            slots = np.arange(members.shape[1])[None, :, None]
-            sums = np.add.reduce(np.where(slots < counts[:, None, None], members, 0), axis=1)
-            self.mean_tags[changed] = sums / counts[:, None].astype(np.float32)
-            self.changed[changed] = False
-            return self.mean_tags[:grouped]
-        for count in set(counts.tolist()):  # a few distinct counts: cheaper than np.unique
-            persons = changed[counts == count]
-            self.mean_tags[persons] = np.mean(self.member_tags[persons, :count], axis=1)
-        self.changed[changed] = False
-        return self.mean_tags[:grouped]
-
-    def _set(self, k: int, candidates: Candidates, rows, persons) -> None:
-        self.flat[persons, k] = candidates.flat[rows]
-        self.values[persons, k] = candidates.values[rows]
-        self.tags[persons, k] = candidates.tags[rows]
-
-    def _join(self, k: int, candidates: Candidates, rows: np.ndarray, persons: np.ndarray) -> None:
-        self._set(k, candidates, rows, persons)
-        self.member_tags[persons, self.member_counts[persons]] = candidates.tags[rows]
-        self.member_counts[persons] += 1
-        self.changed[persons] = True
-
-    def _start_new(self, k: int, candidates: Candidates, rows: np.ndarray,
-                   keys: List[float]) -> None:
-        """:meth:`_start` of ``rows`` whose ``keys`` are distinct and new: all at once."""
-        persons = np.arange(self.size, self.size + len(rows))
-        self.keys.update(zip(keys, persons.tolist()))
-        self.size += len(rows)
-        self._reset(k, candidates, rows, persons)
-
-    def _start(self, k: int, candidates: Candidates, row: int, key: float) -> None:
-        # An existing key re-uses its person and resets its tags (official dict.setdefault).
-        person = self.keys.setdefault(key, self.size)
-        if person == self.size:
-            self.size += 1
-        self._reset(k, candidates, row, person)
-
-    def _reset(self, k: int, candidates: Candidates, rows, persons) -> None:
-        """Persons whose one member is now the candidate at ``rows`` (a start)."""
-        self._set(k, candidates, rows, persons)
-        self.member_tags[persons, 0] = candidates.tags[rows]
-        self.member_counts[persons] = 1
-        self.changed[persons] = True
-
-
-def assign(distances: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """The official candidate-to-person assignment: Munkres on the official cost matrix.
-
-    The official cost ``round(D) * 100 - value`` often has several optimal assignments (equal
-    rounded distances); the official one is whichever the ``munkres`` package's steps reach,
-    so the same steps are run (:func:`.grouping_munkres.munkres_pairs`: exact, compiled).
-
-    Args:
-        distances (np.ndarray): float64 (R, G) tag distances, candidates by value.
-        values (np.ndarray): float32 (R, ) candidate heatmap values.
-
-    Returns:
-        tuple: ``rows``, ``cols`` (int arrays) of the assigned pairs inside the (R, G) matrix.
-    """
-    rows, cols = munkres_pairs(official_costs(distances, values)).T
-    real = cols < distances.shape[1]
-    return rows[real], cols[real]
-
-
-@numba.njit(cache=True, nogil=True)
-def _match_by_tags(tags, centres, values, tag_threshold, start_minimum):  # pragma: no cover
-    """The person (column) of each candidate, -1 for none: :func:`assign` of the official
-    float64 tag distances (L < 8 squares summed in order, as numpy does), kept when the
-    distance is below ``tag_threshold``. Compiled: the same operations as the numpy path,
-    without its dozen calls per keypoint."""
-    num_rows, num_cols, tag_dim = len(tags), len(centres), tags.shape[1]
-    distances = np.empty((num_rows, num_cols))
-    for row in range(num_rows):
-        for col in range(num_cols):
-            total = 0.0
-            for c in range(tag_dim):
-                diff = np.float64(tags[row, c]) - np.float64(centres[col, c])
-                total += diff * diff
-            distances[row, col] = np.sqrt(total)
-    size = max(num_rows, num_cols)
-    matrix = np.zeros((size, size))  # official costs, padded as official_costs and Munkres
-    for row in range(num_rows):
-        for col in range(size):
-            if col < num_cols:
-                matrix[row, col] = np.rint(distances[row, col]) * 100 - np.float64(values[row])
-            else:
-                matrix[row, col] = 1e10
-    star_of_row = munkres_stars(matrix, start_minimum)
-    columns = np.full(num_rows, -1, np.int64)
-    for row in range(num_rows):
-        col = star_of_row[row]
-        if col < num_cols and distances[row, col] < tag_threshold:
-            columns[row] = col
-    return columns
