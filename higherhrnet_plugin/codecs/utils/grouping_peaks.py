@@ -98,6 +98,7 @@ def _scan_map(heat, width, radius, heap_values, heap_flat):  # pragma: no cover 
     size = 0
     non_finite = 0
     cut = np.float32(0.0)  # entries must exceed it: 0 (positive), then the heap's worst value
+    flags = np.ones(_BLOCK, np.bool_)  # pixels of the block that may enter the table
     for y in range(height):  # row by row: a pixel's column is known without a division
         row = y * width
         up = row - width if y > 0 else row  # outside the map: the row itself, never larger
@@ -107,9 +108,13 @@ def _scan_map(heat, width, radius, heap_values, heap_flat):  # pragma: no cover 
             if x1 - x0 == _BLOCK:
                 if not _any_above(heat[row + x0:row + x1], cut):
                     continue
-                if radius > 0 and not _any_cross_peak(heat, row, up, down, x0, width, cut):
+                if radius > 0 and not _cross_peaks(heat, row, up, down, x0, width, cut, flags):
                     continue
+            else:
+                flags[:] = True
             for x in range(x0, x1):
+                if not flags[x - x0]:
+                    continue
                 value = heat[row + x]
                 if value <= cut:
                     continue
@@ -133,14 +138,16 @@ def _any_above(block, cut):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def _any_cross_peak(heat, row, up, down, x0, width, cut):  # pragma: no cover (compiled)
-    """Whether a pixel of the block ``row + [x0, x0 + 64)`` may be a peak above ``cut``.
+def _cross_peaks(heat, row, up, down, x0, width, cut, flags):  # pragma: no cover (compiled)
+    """Flag the pixels of the block ``row + [x0, x0 + 64)`` that may be peaks above ``cut``;
+    return whether any is.
 
     A peak is >= its four nearest neighbours inside the map: testing them for the whole block
     at once (vectorised) skips the rows of a Gaussian's tail, where every pixel is positive
-    but none is a peak. NaN and +Inf pass (every "not <" holds), so the scan still counts
-    them. ``up``/``down`` are the offsets of the rows above and below, or ``row`` at the
-    map's edge (a pixel never exceeds itself).
+    but none is a peak, and leaves a few pixels of the others to test in full. NaN and +Inf
+    are flagged (every "not <" holds), so the scan still counts them. ``up``/``down`` are
+    the offsets of the rows above and below, or ``row`` at the map's edge (a pixel never
+    exceeds itself).
     """
     block = heat[row + x0:row + x0 + _BLOCK]
     above = heat[up + x0:up + x0 + _BLOCK]
@@ -148,14 +155,18 @@ def _any_cross_peak(heat, row, up, down, x0, width, cut):  # pragma: no cover (c
     hit = False
     for j in range(1, _BLOCK - 1):
         value = block[j]
-        hit |= ((not value <= cut) & (not value < block[j - 1]) & (not value < block[j + 1])
+        flag = ((not value <= cut) & (not value < block[j - 1]) & (not value < block[j + 1])
                 & (not value < above[j]) & (not value < below[j]))
+        flags[j] = flag
+        hit |= flag
     for j, x in ((0, x0), (_BLOCK - 1, x0 + _BLOCK - 1)):  # neighbours beyond the block
         value = block[j]
         left = heat[row + x - 1] if x > 0 else value
         right = heat[row + x + 1] if x < width - 1 else value
-        hit |= ((not value <= cut) & (not value < left) & (not value < right)
+        flag = ((not value <= cut) & (not value < left) & (not value < right)
                 & (not value < above[j]) & (not value < below[j]))
+        flags[j] = flag
+        hit |= flag
     return hit
 
 
