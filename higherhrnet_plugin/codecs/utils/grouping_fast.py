@@ -39,9 +39,8 @@ person order, except:
    the decoder reads them: NaN or +Inf anywhere in the heatmaps (the candidate scan meets
    every such pixel), non-finite tags of candidates, of refine peaks and of the pixels the
    full refine search scores. -Inf heat (it never passes the threshold) and tags never read
-   are accepted; the reference refuses any. A check of every value would read the whole
-   maps once more: about 6 ms for a 704x512 canvas on 2 CPU cores, more than the whole
-   decoding of one person.
+   are accepted; the reference refuses any. A check of every value would read all the tags
+   (L times the heatmaps' size), of which the decoder reads a few pixels.
 
 ``refine_search='peaks'`` (the default) differs from the official refine on purpose: for a
 person missing keypoint k it scores only keypoint k's ``topk`` highest positive NMS peaks
