@@ -5,10 +5,11 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
-from higherhrnet_plugin.codecs.utils.grouping_common import official_costs
+from higherhrnet_plugin.codecs.utils.grouping_common import numpy_sum, official_costs
 from higherhrnet_plugin.codecs.utils.grouping_fast import parse_fast
 from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
 
@@ -100,3 +101,20 @@ def test_official_costs():
     np.testing.assert_array_equal(
         costs, [[-0.5, 199.5, 1e10], [199.75, -0.25, 1e10], [99.875, 399.875, 1e10]])
     assert official_costs(distances[:1], np.float32([0.5])).shape == (1, 2)
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_sums_equal_numpy_sums_of_contiguous_runs(dtype):
+    rng = np.random.default_rng(0)
+    differs = 0
+    for _ in range(2000):
+        count = int(rng.integers(1, 129))
+        # widely ranging magnitudes and both signs: the order of summation shows in the bits
+        terms = (rng.normal(size=count) * 10.0**rng.integers(-3, 4, size=count)).astype(dtype)
+        ours = numpy_sum(terms)
+        assert ours == np.add.reduce(terms)
+        differs += ours != sum(terms[1:], terms[0])  # numpy's sum is not a running sum
+    assert differs > 0
+    # accumulated in the dtype of the terms (numba returns a Python float to the caller)
+    returns = {s.args[0].dtype: s.return_type for s in numpy_sum.nopython_signatures}
+    assert returns[numba.from_dtype(np.dtype(dtype))] == numba.from_dtype(np.dtype(dtype))

@@ -19,8 +19,8 @@ The official loop, keypoint by keypoint in the grouping order:
 The float32 means and float64 distances add their terms in numpy's order: ``np.mean`` over
 the members of a (n, L) list -> array adds them one after another for L >= 2 (the reduced
 axis is not the contiguous one) and pairwise for L = 1; ``np.linalg.norm`` over L values
-adds in order below 8 values and pairwise from 8 (:func:`_numpy_sum`). Any other order can
-flip a join at a distance of exactly ``tag_threshold``.
+adds in order below 8 values and pairwise from 8 (:func:`.grouping_common.numpy_sum`). Any
+other order can flip a join at a distance of exactly ``tag_threshold``.
 
 Note:
     - keypoint number: K
@@ -33,7 +33,7 @@ from typing import Sequence, Tuple
 import numba
 import numpy as np
 
-from .grouping_common import PADDING_COST
+from .grouping_common import PADDING_COST, numpy_sum
 from .grouping_munkres import START_MINIMUM, munkres_stars
 
 __all__ = ['group_persons', 'assign']
@@ -166,7 +166,7 @@ def _distances(tags, centres):  # pragma: no cover (compiled)
                 squares[c] = diff * diff
                 total += squares[c]
             if len(squares) >= 8:
-                total = _numpy_sum(squares)
+                total = numpy_sum(squares)
             distances[row, col] = np.sqrt(total)
     return distances
 
@@ -193,7 +193,7 @@ def _mean(members):  # pragma: no cover (compiled)
     count, tag_dim = members.shape
     mean = np.zeros(tag_dim, np.float32)
     if tag_dim == 1:
-        mean[0] = _numpy_sum(members[:, 0])
+        mean[0] = numpy_sum(members[:, 0])
     else:
         for member in range(count):
             for c in range(tag_dim):
@@ -201,26 +201,3 @@ def _mean(members):  # pragma: no cover (compiled)
     for c in range(tag_dim):
         mean[c] /= np.float32(count)
     return mean
-
-
-@numba.njit(cache=True, nogil=True)
-def _numpy_sum(terms):  # pragma: no cover (compiled)
-    """numpy's sum of a contiguous run of at most 128 values (its pairwise sum's first level):
-    in order below 8 values, else in 8 interleaved partial sums combined pairwise, then the
-    rest in order. Accumulates in the dtype of ``terms``, finite and at least one."""
-    count = len(terms)
-    if count < 8:
-        total = terms[0] - terms[0]  # numpy's 0 in the dtype of terms (they are finite)
-        for i in range(count):
-            total += terms[i]
-        return total
-    partial = terms[:8].copy()
-    end = count - count % 8
-    for i in range(8, end, 8):
-        for j in range(8):
-            partial[j] += terms[i + j]
-    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) +
-                                                                       (partial[6] + partial[7]))
-    for i in range(end, count):
-        total += terms[i]
-    return total

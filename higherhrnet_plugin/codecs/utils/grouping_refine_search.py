@@ -12,7 +12,7 @@ from typing import List, NamedTuple
 import numba
 import numpy as np
 
-from .grouping_common import require_finite
+from .grouping_common import numpy_sum, require_finite
 
 __all__ = ['RefineSearch']
 
@@ -89,27 +89,13 @@ class RefineSearch:
 @numba.njit(cache=True, nogil=True)
 def _score(heat, tags, pixel, mean):  # pragma: no cover (compiled)
     """``heat - round(sqrt(sum((tag - mean)**2)))`` in the official float32 operations (the L
-    squares summed as numpy's pairwise sum: in order below 8 values, 8 lanes from 8 on)."""
+    squares summed in numpy's order, :func:`.grouping_common.numpy_sum`)."""
     num = len(mean)
     squares = np.empty(num, np.float32)
     for c in range(num):
         diff = tags[pixel, c] - mean[c]
         squares[c] = diff * diff
-    if num < 8:
-        total = np.float32(0.0)
-        for c in range(num):
-            total += squares[c]
-    else:
-        lanes = squares[:8].copy()
-        stop = num - num % 8
-        for i in range(8, stop, 8):
-            for j in range(8):
-                lanes[j] += squares[i + j]
-        total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) +
-                                                                   (lanes[6] + lanes[7]))
-        for i in range(stop, num):
-            total += squares[i]
-    return heat[pixel] - np.rint(np.sqrt(total))
+    return heat[pixel] - np.rint(np.sqrt(numpy_sum(squares)))
 
 
 @numba.njit(cache=True, nogil=True)
