@@ -7,7 +7,7 @@ import torch
 from higherhrnet_plugin.codecs.utils.grouping_candidates import find_candidates
 from higherhrnet_plugin.codecs.utils.grouping_fast import parse_fast
 from higherhrnet_plugin.codecs.utils.grouping_reference import parse_reference
-from higherhrnet_plugin.codecs.utils.grouping_refine import refine_peaks
+from higherhrnet_plugin.codecs.utils.grouping_refine import _mean_found_tags, refine_peaks
 from higherhrnet_plugin.codecs.utils.grouping_refine_search import RefineSearch
 
 from test_grouping_fast import assert_same_persons, grid_maps  # noqa: E402  (pytest's sys.path)
@@ -116,3 +116,17 @@ def test_peaks_refine_ties_take_the_first_pixel():
     np.testing.assert_array_equal(peaks[1][0], np.float32([0.9, 0.05]))
     for got, want in zip(peaks, parse_reference(heatmaps, tags)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_refine_mean_tags_equal_official_list_means():
+    # The fast refine averages persons with as many found keypoints in one np.mean over axis
+    # 1 of a (P, n, L) array; each row must be the official np.mean of the person's list of
+    # found tags in keypoint order. With L = 1 a sequential float32 sum would differ.
+    rng = np.random.default_rng(0)
+    for tag_dim in (1, 2, 3):
+        person_tags = rng.normal(0, 3, (200, 17, tag_dim)).astype(np.float32)
+        values = np.where(rng.random((200, 17)) < 0.3, 0, 0.5).astype(np.float32)
+        values[np.arange(200), rng.integers(0, 17, 200)] = 0.5  # every person has one
+        means = _mean_found_tags(person_tags, values)
+        for mean, tags, found in zip(means, person_tags, values > 0):
+            np.testing.assert_array_equal(mean, np.mean(list(tags[found]), axis=0))
