@@ -3,7 +3,8 @@
 Both parsers follow ``HeatmapParser`` of the official HigherHRNet code
 (HRNet/HigherHRNet-Human-Pose-Estimation, ``lib/core/group.py``, MIT licence). This module
 holds what must be identical in both: input checking, the keypoint grouping order, the
-official NMS + top-k candidate search and the packing of the results.
+official NMS + top-k candidate search, the official costs, numpy's summation order (for the
+compiled kernels of the fast parser) and the packing of the results.
 
 No module here imports torch: the maps may be numpy arrays or CPU tensors (read through
 ``.detach().cpu().numpy()``), and only :func:`official_candidates`, which runs the official
