@@ -2,7 +2,7 @@
 
 Part of :mod:`.grouping_fast` (see its docstring for how this matches the official parser).
 """
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
@@ -69,6 +69,30 @@ def table_entries(table: PeakTable, tags: np.ndarray, k: int, count: int) -> Can
     found = Candidates(flat, table.values[k, :count], tags[k].reshape(-1, tags.shape[-1])[flat])
     require_finite(found.tags, tags, 'tags')
     return found
+
+
+def pad_candidates(candidates: Sequence[Candidates],
+                   value_padding: float = 0.0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """G candidate sets as padded arrays, for the compiled and vectorised steps.
+
+    Args:
+        candidates (Sequence[Candidates]): G sets (G >= 1) of at most M entries each.
+        value_padding (float): Value of the padding entries. Defaults to ``0.0``.
+
+    Returns:
+        tuple:
+        - flat (np.ndarray): int64 (G, max(M, 1)), padding 0
+        - values (np.ndarray): float32 (G, max(M, 1)), padding ``value_padding``
+        - tags (np.ndarray): float32 (G, max(M, 1), L), padding 0
+    """
+    width = max(max(len(found.flat) for found in candidates), 1)
+    flat = np.zeros((len(candidates), width), np.int64)
+    values = np.full((len(candidates), width), value_padding, np.float32)
+    tags = np.zeros((len(candidates), width, candidates[0].tags.shape[1]), np.float32)
+    for row, found in enumerate(candidates):
+        size = len(found.flat)
+        flat[row, :size], values[row, :size], tags[row, :size] = found
+    return flat, values, tags
 
 
 def float32_threshold(threshold: float) -> np.float32:

@@ -56,8 +56,8 @@ official winner, which fills nothing, can then become a filled peak, or the othe
 They touch only the refined (missing) keypoints and their scores, never the instance scores
 (taken before refine) nor the grouping.
 
-Speed comes from the single compiled pass instead of the full-map max-pool and top-k,
-compiled Munkres steps instead of pure-Python lists, and the pruned refine. Nothing here
+Speed comes from the single compiled pass instead of the full-map max-pool and top-k, the
+compiled grouping loop and Munkres steps instead of pure-Python lists, and the pruned refine. Nothing here
 imports torch; numba compiles the kernels on first use and caches them beside the modules.
 
 Note:
@@ -71,7 +71,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .grouping_candidates import Candidates, candidates_above
+from .grouping_candidates import Candidates, candidates_above, pad_candidates
 from .grouping_common import (ArrayOrTensor, ParseResult, empty_result, prepare_maps,
                               resolve_keypoint_order)
 from .grouping_peaks import scan_peaks
@@ -202,13 +202,9 @@ def group_candidates(candidates: List[Candidates], order: Sequence[int], tag_thr
         - values (np.ndarray): float32 (N, K), heatmap values, 0 where a person has none
         - person_tags (np.ndarray): float32 (N, K, L), tags of the grouped keypoints
     """
-    counts = np.array([len(c.flat) for c in candidates], np.int64)
-    size = (len(candidates), max(int(counts.max()), 1))
-    flat, values = np.zeros(size, np.int64), np.zeros(size, np.float32)
-    tags = np.zeros(size + candidates[0].tags.shape[1:], np.float32)
-    for k, found in enumerate(candidates):
-        flat[k, :counts[k]], values[k, :counts[k]], tags[k, :counts[k]] = found
-    return group_persons(flat, values, tags, counts, order, tag_threshold, max_num_people)
+    counts = np.array([len(found.flat) for found in candidates], np.int64)
+    return group_persons(*pad_candidates(candidates), counts, order, tag_threshold,
+                         max_num_people)
 
 
 def keypoint_positions(source: PeakSource, flat: np.ndarray, values: np.ndarray,

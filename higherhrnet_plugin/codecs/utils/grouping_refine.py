@@ -13,7 +13,7 @@ from typing import Dict, List, Protocol, Tuple
 
 import numpy as np
 
-from .grouping_candidates import Candidates, table_entries
+from .grouping_candidates import Candidates, pad_candidates, table_entries
 from .grouping_peaks import PeakTable, scan_peaks
 from .grouping_refine_search import RefineSearch
 
@@ -142,7 +142,7 @@ def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_ta
     keys = [k for k, peak in peaks.items() if len(peak.flat)]
     if not keys:
         return
-    flat, heat, tags = _pad_peaks([peaks[k] for k in keys])
+    flat, heat, tags = pad_candidates([peaks[k] for k in keys], value_padding=-np.inf)
     persons, slots = np.nonzero(values[:, keys] == 0)  # every (person, missing keypoint)
     means = _mean_found_tags(person_tags, values)[persons]
     # (S, C) for all pairs at once: the official float32 score, channels summed one after
@@ -158,18 +158,6 @@ def fill_missing_from_peaks(keypoints: np.ndarray, values: np.ndarray, person_ta
     winners = flat[slots, best]
     keypoints[persons, k] = source.subpixel(k, winners)
     values[persons, k] = heat[slots, best]
-
-
-def _pad_peaks(peaks: List[Candidates]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(G, M) pixel indices, values (padding: -inf) and (G, M, L) tags of G peak sets."""
-    width = max(len(peak.flat) for peak in peaks)
-    flat = np.zeros((len(peaks), width), np.int64)
-    heat = np.full((len(peaks), width), -np.inf, np.float32)
-    tags = np.zeros((len(peaks), width, peaks[0].tags.shape[1]), np.float32)
-    for row, peak in enumerate(peaks):
-        size = len(peak.flat)
-        flat[row, :size], heat[row, :size], tags[row, :size] = peak
-    return flat, heat, tags
 
 
 def _mean_found_tags(person_tags: np.ndarray, values: np.ndarray) -> np.ndarray:
